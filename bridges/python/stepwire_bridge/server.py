@@ -1,0 +1,747 @@
+"""The environment-plane server: JSON-RPC dispatch, lifecycle, cancellation, env/* methods.
+
+Threads: the main thread reads frames and handles notifications at once (``$/cancelRequest``,
+``exit``); requests go, in order, to one worker thread that runs them (author code is
+synchronous and plays one episode at a time). So a cancel arriving while a long ``env/step``
+runs is seen, and the step's answer becomes -32800.
+
+Cancellation semantics (``$/cancelRequest {id}``):
+
+* the targeted request is answered exactly once, whatever happens;
+* still queued when the cancel arrives: it never runs, the answer is -32800
+  (``data.completed = false``);
+* running when the cancel arrives: author code keeps running (Python cannot stop it) unless it
+  polls ``is_cancelled()`` and raises ``RequestCancelled``; when it returns, its result is dropped
+  and the answer is -32800 with ``data.completed = true`` when the work did finish: the
+  environment state has then moved on (after a cancelled ``env/step`` the episode continues from
+  the state after that step, and ``done`` is tracked);
+* already answered, or an unknown id: the cancel is ignored;
+* ``initialize`` and ``shutdown`` are not cancellable (they are answered normally).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import queue
+import random
+import sys
+import threading
+import traceback
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+from . import errors as E
+from .environment import Environment
+from .framing import DEFAULT_MAX_MESSAGE_SIZE, EOF, Frame, FrameError, FrameReader, FrameWriter
+from .values import ResultError, actions_json, reset_json, step_json, task_json
+
+PROTOCOL_VERSION = 1
+SUPPORTED_PROTOCOL_VERSIONS = [1]
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_U64_MAX = 2**64 - 1
+_U32_MAX = 2**32 - 1
+_LOG_LEVELS = ("error", "warn", "info", "debug", "trace")
+_UNCANCELLABLE = ("initialize", "shutdown")
+
+logger = logging.getLogger("stepwire_bridge")
+
+_UNINITIALIZED, _INITIALIZED, _SHUTDOWN = "uninitialized", "initialized", "shutdown"
+
+EnvSource = Union[Environment, Callable[[], Environment]]
+
+
+def _sdk_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class _Call:
+    __slots__ = ("id", "method", "params", "cancelled", "started")
+
+    def __init__(self, rid: Union[int, str], method: str, params: Any) -> None:
+        self.id = rid
+        self.method = method
+        self.params = params
+        self.cancelled = False
+        self.started = False
+
+
+class _Episode:
+    __slots__ = ("id", "done")
+
+    def __init__(self, eid: str) -> None:
+        self.id = eid
+        self.done = False
+
+
+def _id_key(rid: Union[int, str]) -> Tuple[bool, Union[int, str]]:
+    return (isinstance(rid, str), rid)
+
+
+def _valid_id(rid: Any) -> bool:
+    if isinstance(rid, str):
+        return True
+    return isinstance(rid, int) and not isinstance(rid, bool) and _I64_MIN <= rid <= _I64_MAX
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# ----------------------------------------------------------------------------------------------
+# Params checking: every field the bridge reads is type-checked; unknown fields are tolerated.
+
+
+def _object_params(params: Any, method: str, required: bool = False) -> Dict[str, Any]:
+    if params is None:
+        if required:
+            raise E.InvalidParams(f"`{method}` needs params (an object)")
+        return {}
+    if not isinstance(params, dict):
+        raise E.InvalidParams(f"params of `{method}` must be an object")
+    meta = params.get("_meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise E.InvalidParams("`_meta` must be an object")
+    return params
+
+
+def _req_str(p: Dict[str, Any], key: str) -> str:
+    if key not in p or p[key] is None:
+        raise E.InvalidParams(f"missing `{key}` (a string)")
+    if not isinstance(p[key], str):
+        raise E.InvalidParams(f"`{key}` must be a string, got {_json_type(p[key])}")
+    return p[key]
+
+
+def _opt_str(p: Dict[str, Any], key: str) -> Optional[str]:
+    v = p.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise E.InvalidParams(f"`{key}` must be a string, got {_json_type(v)}")
+    return v
+
+
+def _opt_uint(p: Dict[str, Any], key: str, maximum: int = _U64_MAX) -> Optional[int]:
+    v = p.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > maximum:
+        raise E.InvalidParams(f"`{key}` must be a non-negative integer, got {json.dumps(v)[:40]}")
+    return v
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+class Server:
+    """Serves one :class:`Environment` over a pair of binary streams.
+
+    ``env`` may be an instance or a zero-argument factory (a class): a factory is called when
+    the first valid ``initialize`` arrives, after stdout is protected, so anything its
+    constructor prints cannot corrupt the protocol, and a failure is answered to ``initialize``.
+    """
+
+    def __init__(
+        self,
+        env: EnvSource,
+        stdin: BinaryIO,
+        stdout: BinaryIO,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        self._env_source = env
+        self._env: Optional[Environment] = env if isinstance(env, Environment) else None
+        if self._env is not None:
+            self._env._bridge = self
+        self._reader = FrameReader(stdin, max_message_size)
+        self._writer = FrameWriter(stdout)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._outstanding = 0
+        self._pending: Dict[Tuple[bool, Union[int, str]], List[_Call]] = {}
+        self._queue: "queue.Queue[Optional[_Call]]" = queue.Queue()
+        self._current: Optional[_Call] = None
+        self._state = _UNINITIALIZED
+        self._shutdown_seen = False
+        self._client_caps: Dict[str, Any] = {}
+        self._tasks_cache: Optional[List[dict]] = None
+        self._episode: Optional[_Episode] = None
+        self._episodes = 0
+        self._progress_tokens = 0
+        self._broken = False
+
+    # -- output -------------------------------------------------------------------------------
+
+    def _send(self, message: dict) -> None:
+        body = json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        self._send_bytes(body.encode("utf-8"))
+
+    def _send_bytes(self, body: bytes) -> None:
+        if self._broken:
+            return
+        try:
+            self._writer.write(body)
+        except (BrokenPipeError, OSError, ValueError) as e:
+            self._broken = True
+            logger.warning("stdout is closed (%s); the client is gone", e)
+
+    def _send_error(self, rid: Any, code: int, message: str, data: Any = None) -> None:
+        self._send({"jsonrpc": "2.0", "id": rid, "error": E.error_object(code, message, data)})
+
+    def notify(self, method: str, params: Any) -> None:
+        msg: dict = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            msg["params"] = params
+        try:
+            self._send(msg)
+        except (TypeError, ValueError) as e:
+            logger.error("could not send %s: %s", method, e)
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Read and answer until ``exit`` or end of input; returns the process exit code:
+        0 when ``shutdown`` was answered before, 1 otherwise."""
+        worker = threading.Thread(target=self._work, name="stepwire-bridge-worker", daemon=True)
+        worker.start()
+        global _active
+        _active = self
+        try:
+            while True:
+                item = self._reader.read()
+                if item is EOF:
+                    logger.debug("end of input")
+                    break
+                if isinstance(item, FrameError):
+                    self._send_error(None, item.code, item.message, item.data)
+                    if item.fatal:
+                        logger.error("unreadable frame (%s); closing", item.message)
+                        break
+                    logger.warning("bad frame (%s); skipping its %d-byte body", item.message, item.skip)
+                    if item.skip and not self._reader.skip(item.skip):
+                        logger.debug("end of input inside a skipped body")
+                        break
+                    continue
+                assert isinstance(item, Frame)
+                code = self._on_body(item.body)
+                if code is not None:
+                    return code
+            # End of input (or a lost stream): finish what was asked, then go.
+            self._wait_idle(None)
+            return 0 if self._state == _SHUTDOWN else 1
+        finally:
+            self._queue.put(None)
+
+    def _wait_idle(self, timeout: Optional[float]) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
+
+    def _on_body(self, body: bytes) -> Optional[int]:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self._send_error(None, E.PARSE_ERROR, f"message body is not valid UTF-8: {e}")
+            return None
+        try:
+            msg = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as e:
+            self._send_error(None, E.PARSE_ERROR, f"message body is not valid JSON: {e}")
+            return None
+        if isinstance(msg, list):
+            self._send_error(None, E.INVALID_REQUEST, "batches not supported")
+            return None
+        if not isinstance(msg, dict):
+            self._send_error(None, E.INVALID_REQUEST, "a JSON-RPC message must be an object")
+            return None
+        rid = msg.get("id")
+        reply_id = rid if _valid_id(rid) else None
+        if msg.get("jsonrpc") != "2.0":
+            self._send_error(reply_id, E.INVALID_REQUEST, 'not JSON-RPC 2.0: "jsonrpc" must be "2.0"')
+            return None
+        if "method" not in msg:
+            if "result" in msg or "error" in msg:
+                logger.debug("ignoring a response from the client (id %r)", rid)
+                return None
+            self._send_error(reply_id, E.INVALID_REQUEST, "a request needs a `method`")
+            return None
+        method = msg["method"]
+        if not isinstance(method, str):
+            self._send_error(reply_id, E.INVALID_REQUEST, "`method` must be a string")
+            return None
+        params = msg.get("params")
+        if params is not None and not isinstance(params, (dict, list)):
+            self._send_error(reply_id, E.INVALID_REQUEST, "`params` must be an object or an array")
+            return None
+        if "id" not in msg:
+            return self._on_notification(method, params)
+        if reply_id is None:
+            self._send_error(None, E.INVALID_REQUEST, "`id` must be an integer or a string")
+            return None
+        call = _Call(rid, method, params)
+        with self._lock:
+            self._pending.setdefault(_id_key(rid), []).append(call)
+            self._outstanding += 1
+        if method == "shutdown":
+            self._shutdown_seen = True
+        self._queue.put(call)
+        return None
+
+    def _on_notification(self, method: str, params: Any) -> Optional[int]:
+        if method == "exit":
+            if self._shutdown_seen:
+                # `shutdown` may still be queued behind work in flight: let it be answered.
+                self._wait_idle(30.0)
+            code = 0 if self._state == _SHUTDOWN else 1
+            logger.debug("exit (code %d)", code)
+            return code
+        if method == "$/cancelRequest":
+            rid = params.get("id") if isinstance(params, dict) else None
+            if not _valid_id(rid):
+                logger.warning("ignoring $/cancelRequest without a valid id")
+                return None
+            with self._lock:
+                for call in self._pending.get(_id_key(rid), ()):
+                    if call.method not in _UNCANCELLABLE:
+                        call.cancelled = True
+            return None
+        if method == "initialized":
+            return None
+        if not method.startswith("$/"):
+            logger.info("ignoring unknown notification `%s`", method)
+        return None
+
+    # -- worker -------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            call = self._queue.get()
+            if call is None:
+                return
+            try:
+                self._run_call(call)
+            except BaseException:  # never let the worker die
+                logger.error("bridge bug while answering %s:\n%s", call.method, traceback.format_exc())
+            finally:
+                with self._idle:
+                    self._outstanding -= 1
+                    self._idle.notify_all()
+
+    def _run_call(self, call: _Call) -> None:
+        with self._lock:
+            skip = call.cancelled
+            if not skip:
+                call.started = True
+                self._current = call
+        response: dict
+        completed = False
+        if skip:
+            response = self._error_response(call.id, E.REQUEST_CANCELLED, "request cancelled", {"completed": False})
+        else:
+            try:
+                result = self._dispatch(call)
+                completed = True
+                response = {"jsonrpc": "2.0", "id": call.id, "result": result}
+            except E.BridgeError as e:
+                response = {"jsonrpc": "2.0", "id": call.id, "error": e.to_error()}
+            except ResultError as e:
+                logger.error("%s: %s", call.method, e)
+                response = self._error_response(call.id, E.INTERNAL_ERROR, f"the environment returned a bad value: {e}")
+            except Exception as e:
+                logger.error("%s failed:\n%s", call.method, traceback.format_exc())
+                response = self._error_response(call.id, E.INTERNAL_ERROR, f"{type(e).__name__}: {e}")
+        with self._lock:
+            self._current = None
+            calls = self._pending.get(_id_key(call.id))
+            if calls is not None:
+                if call in calls:
+                    calls.remove(call)
+                if not calls:
+                    del self._pending[_id_key(call.id)]
+            cancelled = call.cancelled
+        if cancelled and not skip and "result" in response:
+            response = self._error_response(call.id, E.REQUEST_CANCELLED, "request cancelled", {"completed": completed})
+        try:
+            body = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as e:
+            logger.error("%s: unserialisable answer: %s", call.method, e)
+            body = json.dumps(self._error_response(call.id, E.INTERNAL_ERROR, f"the answer is not JSON-serialisable: {e}"))
+        self._send_bytes(body.encode("utf-8"))
+
+    @staticmethod
+    def _error_response(rid: Any, code: int, message: str, data: Any = None) -> dict:
+        return {"jsonrpc": "2.0", "id": rid, "error": E.error_object(code, message, data)}
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _dispatch(self, call: _Call) -> Any:
+        method, params = call.method, call.params
+        if self._state == _SHUTDOWN:
+            raise E.BridgeError(E.SHUTTING_DOWN, "the server is shutting down: only `exit` may follow `shutdown`")
+        if method == "initialize":
+            return self._initialize(params)
+        if self._state == _UNINITIALIZED:
+            raise E.BridgeError(E.SERVER_NOT_INITIALIZED, "server not initialized: send `initialize` first")
+        if method == "shutdown":
+            return self._shutdown()
+        env = self._env
+        assert env is not None
+        handlers = {
+            "env/tasks": self._tasks,
+            "env/reset": self._reset,
+            "env/step": self._step,
+        }
+        if env._supports("admissible_actions"):
+            handlers["env/admissibleActions"] = self._admissible
+        if env._supports("expert_action"):
+            handlers["env/expertAction"] = self._expert
+        handler = handlers.get(method)
+        if handler is None:
+            if method in ("env/admissibleActions", "env/expertAction"):
+                raise E.BridgeError(
+                    E.METHOD_NOT_FOUND,
+                    f"`{method}` is not supported by this environment (not announced in its capabilities)",
+                )
+            raise E.BridgeError(E.METHOD_NOT_FOUND, f"unknown method `{method}`")
+        return handler(params)
+
+    def _initialize(self, params: Any) -> dict:
+        if self._state != _UNINITIALIZED:
+            raise E.BridgeError(E.INVALID_REQUEST, "`initialize` was already answered")
+        p = _object_params(params, "initialize", required=True)
+        version = p.get("protocolVersion")
+        if version is None:
+            raise E.InvalidParams("missing `protocolVersion` (an integer)")
+        version = _opt_uint(p, "protocolVersion", _U32_MAX)
+        info = p.get("clientInfo")
+        if info is not None and (not isinstance(info, dict) or not isinstance(info.get("name"), str)):
+            raise E.InvalidParams("`clientInfo` must be an object with a string `name`")
+        caps = p.get("capabilities")
+        if caps is not None and not isinstance(caps, dict):
+            raise E.InvalidParams("`capabilities` must be an object")
+        if version not in SUPPORTED_PROTOCOL_VERSIONS:
+            raise E.BridgeError(
+                E.UNSUPPORTED_PROTOCOL_VERSION,
+                f"protocol version {version} is not supported; this peer speaks {SUPPORTED_PROTOCOL_VERSIONS}",
+                data={"requested": version, "supported": list(SUPPORTED_PROTOCOL_VERSIONS)},
+            )
+        if self._env is None:
+            env = self._env_source()  # type: ignore[operator]
+            if not isinstance(env, Environment):
+                raise TypeError(f"the environment factory returned {type(env).__name__}, not an Environment")
+            env._bridge = self
+            self._env = env
+        env_caps = self._env.capabilities()
+        self._client_caps = dict(caps or {})
+        self._state = _INITIALIZED
+        if info is not None:
+            logger.info("initialized by %s %s", info.get("name"), info.get("version") or "")
+        server_info: dict = {"name": env_caps["name"]}
+        server_info["version"] = str(self._env.version) if self._env.version is not None else _sdk_version()
+        return {
+            "protocolVersion": PROTOCOL_VERSION,
+            "serverInfo": server_info,
+            "capabilities": {"environment": env_caps},
+            "_meta": {"sdk": "stepwire-bridge-python", "sdkVersion": _sdk_version()},
+        }
+
+    def _shutdown(self) -> None:
+        self._state = _SHUTDOWN
+        if self._env is not None:
+            try:
+                self._env.close()
+            except Exception:
+                logger.error("close() failed:\n%s", traceback.format_exc())
+        return None
+
+    # -- env/* ---------------------------------------------------------------------------------
+
+    def _load_tasks(self) -> List[dict]:
+        assert self._env is not None
+        tasks = self._env.tasks()
+        if not isinstance(tasks, (list, tuple)):
+            raise ResultError("tasks() must return a list of Task")
+        self._tasks_cache = [task_json(t) for t in tasks]
+        return self._tasks_cache
+
+    def _tasks(self, params: Any) -> dict:
+        _object_params(params, "env/tasks")
+        return {"tasks": self._load_tasks()}
+
+    def _reset(self, params: Any) -> dict:
+        env = self._env
+        assert env is not None
+        p = _object_params(params, "env/reset", required=True)
+        task = _req_str(p, "task")
+        split = _opt_str(p, "split")
+        variation = _opt_uint(p, "variation")
+        seed = _opt_uint(p, "seed")
+        options = p.get("options")
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise E.InvalidParams("`options` must be an object")
+        known_options = [str(o) for o in env.reset_options]
+        unknown = sorted(k for k in options if k not in known_options)
+        if unknown:
+            raise E.InvalidParams(
+                f"unknown reset option(s) {unknown}; this environment understands {known_options}"
+            )
+        tasks = self._tasks_cache if self._tasks_cache is not None else self._load_tasks()
+        info = next((t for t in tasks if t["id"] == task), None)
+        if info is None:
+            raise E.UnknownTask(f"unknown task `{task}`", data={"tasks": [t["id"] for t in tasks]})
+        split_names = [s["name"] for s in info["splits"]]
+        if split is None:
+            if not split_names:
+                raise E.UnknownTask(f"task `{task}` has no splits", data={"task": task, "splits": []})
+            split = env.default_split if env.default_split in split_names else split_names[0]
+        if split not in split_names:
+            raise E.UnknownTask(
+                f"task `{task}` has no split `{split}`", data={"task": task, "splits": split_names}
+            )
+        count = next(s["count"] for s in info["splits"] if s["name"] == split)
+        if variation is None:
+            if count == 0:
+                raise E.UnknownTask(
+                    f"split `{split}` of task `{task}` is empty", data={"task": task, "split": split, "count": 0}
+                )
+            variation = random.Random(seed).randrange(count) if seed is not None else random.randrange(count)
+        elif variation >= count:
+            raise E.UnknownTask(
+                f"variation {variation} is out of range: split `{split}` of task `{task}` has {count}",
+                data={"task": task, "split": split, "count": count},
+            )
+        self._episode = None  # the old episode is gone, whatever happens next
+        r = env.reset(task=task, split=split, variation=variation, seed=seed, options=dict(options))
+        self._episodes += 1
+        eid = getattr(r, "episode_id", None)
+        if eid is None:
+            eid = f"{self._episodes}:{task}/{split}/{variation}"
+        elif not isinstance(eid, str):
+            raise ResultError("Reset.episode_id must be a str")
+        result = reset_json(r, eid, variation)
+        self._episode = _Episode(eid)
+        return result
+
+    def _need_episode(self) -> _Episode:
+        if self._episode is None:
+            raise E.NoEpisode("no episode: call `env/reset` first")
+        return self._episode
+
+    def _step(self, params: Any) -> dict:
+        env = self._env
+        assert env is not None
+        p = _object_params(params, "env/step", required=True)
+        action = _req_str(p, "action")
+        episode = self._need_episode()
+        if episode.done:
+            raise E.EpisodeOver(f"episode `{episode.id}` is over: reset before stepping again")
+        try:
+            s = env.step(action)
+        except E.EnvironmentCrashed:
+            self._episode = None
+            raise
+        result = step_json(s)
+        if result["done"]:
+            episode.done = True
+        return result
+
+    def _admissible(self, params: Any) -> dict:
+        assert self._env is not None
+        _object_params(params, "env/admissibleActions")
+        self._need_episode()
+        try:
+            actions = self._env.admissible_actions()
+        except E.EnvironmentCrashed:
+            self._episode = None
+            raise
+        return {"actions": actions_json(actions)}
+
+    def _expert(self, params: Any) -> dict:
+        assert self._env is not None
+        _object_params(params, "env/expertAction")
+        self._need_episode()
+        try:
+            action = self._env.expert_action()
+        except E.EnvironmentCrashed:
+            self._episode = None
+            raise
+        if action is not None and not isinstance(action, str):
+            raise ResultError("expert_action() must return a str or None")
+        return {"action": action}
+
+    # -- helpers for author code ----------------------------------------------------------------
+
+    def is_cancelled(self) -> bool:
+        with self._lock:
+            return self._current is not None and self._current.cancelled
+
+    def log(self, message: str, level: str = "info", data: Any = None) -> None:
+        if level not in _LOG_LEVELS:
+            level = "info"
+        if self._state != _UNINITIALIZED and self._client_caps.get("logMessages") is True:
+            params: dict = {"level": level, "message": str(message)}
+            if data is not None:
+                params["data"] = data
+            self.notify("$/logMessage", params)
+        else:
+            py_level = {"error": 40, "warn": 30, "info": 20, "debug": 10, "trace": 5}[level]
+            logger.log(py_level, "%s", message)
+
+    @contextmanager
+    def progress(self, title: str, message: Optional[str] = None) -> Iterator["_Progress"]:
+        self._progress_tokens += 1
+        p = _Progress(self, f"stepwire-bridge-{self._progress_tokens}")
+        p._send({"kind": "begin", "title": str(title), **({"message": message} if message else {})})
+        try:
+            yield p
+        finally:
+            p._send({"kind": "end"})
+
+
+class _Progress:
+    def __init__(self, server: Server, token: str) -> None:
+        self._server = server
+        self.token = token
+
+    def report(self, message: Optional[str] = None, percentage: Optional[int] = None) -> None:
+        value: dict = {"kind": "report"}
+        if message is not None:
+            value["message"] = str(message)
+        if percentage is not None:
+            value["percentage"] = max(0, min(100, int(percentage)))
+        self._send(value)
+
+    def _send(self, value: dict) -> None:
+        s = self._server
+        if s._state != _UNINITIALIZED and s._client_caps.get("progress") is True:
+            s.notify("$/progress", {"token": self.token, "value": value})
+        else:
+            logger.info("progress: %s", " ".join(str(v) for k, v in value.items() if k != "kind") or value["kind"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Module-level helpers and the entry point.
+
+_active: Optional[Server] = None
+
+
+def is_cancelled() -> bool:
+    """True when the request the worker is running now was cancelled."""
+    return _active is not None and _active.is_cancelled()
+
+
+def log(message: str, level: str = "info", data: Any = None) -> None:
+    """``$/logMessage`` to the client when it records them (``logMessages`` capability), else stderr."""
+    if _active is not None:
+        _active.log(message, level=level, data=data)
+    else:
+        logger.info("%s", message)
+
+
+@contextmanager
+def progress(title: str, message: Optional[str] = None) -> Iterator[Optional[_Progress]]:
+    """``$/progress`` begin/end around a block; ``.report(message, percentage)`` in between."""
+    if _active is None:
+        logger.info("%s", title)
+        yield None
+        return
+    with _active.progress(title, message) as p:
+        yield p
+
+
+_guarded: Optional[Tuple[BinaryIO, BinaryIO]] = None
+
+
+def guard_stdio() -> Tuple[BinaryIO, BinaryIO]:
+    """Take the real stdin/stdout for the protocol and make fd 1 (and ``sys.stdout``) point to
+    stderr and fd 0 to /dev/null, so stray ``print()``s, C libraries and child processes (a JVM)
+    cannot corrupt or steal protocol bytes. Idempotent; returns ``(protocol_in, protocol_out)``.
+    Call it first thing if your module prints at import time."""
+    global _guarded
+    if _guarded is not None:
+        return _guarded
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    try:
+        in_fd = os.dup(0)
+        out_fd = os.dup(1)
+        os.dup2(2, 1)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        proto_in: BinaryIO = os.fdopen(in_fd, "rb")
+        proto_out: BinaryIO = os.fdopen(out_fd, "wb")
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        proto_in = sys.stdin.buffer
+        proto_out = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    try:
+        sys.stdin = open(os.devnull, "r")
+    except OSError:
+        pass
+    _guarded = (proto_in, proto_out)
+    return _guarded
+
+
+def _setup_logging() -> None:
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[stepwire-bridge %(levelname)s] %(message)s"))
+    logger.addHandler(handler)
+    level = os.environ.get("STEPWIRE_BRIDGE_LOG", "info").upper()
+    logger.setLevel(getattr(logging, level, logging.INFO) if level != "TRACE" else 5)
+    logger.propagate = False
+
+
+def serve(
+    env: EnvSource,
+    *,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    stdin: Optional[BinaryIO] = None,
+    stdout: Optional[BinaryIO] = None,
+    exit: bool = True,
+) -> int:
+    """Serve ``env`` (an :class:`Environment`, or better its class / a factory) on stdin/stdout
+    until ``exit`` or end of input, then end the process (code 0 after ``shutdown``, else 1).
+
+    With ``stdin``/``stdout`` given (binary streams), the process's stdio is left alone; with
+    ``exit=False`` the exit code is returned instead of ending the process.
+    """
+    _setup_logging()
+    if stdin is None or stdout is None:
+        proto_in, proto_out = guard_stdio()
+        stdin = stdin or proto_in
+        stdout = stdout or proto_out
+    server = Server(env, stdin, stdout, max_message_size=max_message_size)
+    code = server.run()
+    if not exit:
+        return code
+    for stream in (sys.stderr, stdout):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    # os._exit: an engine's non-daemon threads (py4j, a JVM bridge) must not keep us alive.
+    os._exit(code)

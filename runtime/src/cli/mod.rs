@@ -1,0 +1,35 @@
+//! Command-line interface: one module per subcommand, each parsing its own arguments.
+
+pub mod schema;
+
+use clap::{Parser, Subcommand};
+
+/// stepwire: run hierarchical (STEP-HRL) LLM agents against real text environments.
+///
+/// Hosts talk to `stepwire serve` over JSON-RPC; environments are bridge processes that speak the
+/// environment plane on stdio; policies are ONNX exports run with ONNX Runtime.
+#[derive(Debug, Parser)]
+#[command(name = "stepwire", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write (or check) the JSON Schemas generated from the protocol types.
+    Schema(schema::SchemaArgs),
+}
+
+/// Logs go to stderr, always: stdout may carry protocol.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("STEPWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub async fn main_with(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Schema(args) => schema::run(args),
+    }
+}

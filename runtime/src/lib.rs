@@ -1,0 +1,4 @@
+//! The stepwire runtime: ONNX policies, the agent server, the episode runner and the bridge
+//! conformance checker. The `stepwire` binary is a thin CLI over these modules.
+
+pub mod cli;

@@ -1,0 +1,180 @@
+//! The bridge's OS process: spawned in its own process group, stderr forwarded to `tracing`,
+//! and the whole group killed when the client goes away (so a JVM grandchild dies too).
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::transport::Transport;
+
+/// What to run: program, arguments, extra environment variables, working directory.
+#[derive(Debug, Clone)]
+pub struct BridgeCommand {
+    /// A name for logs and error messages; the program's file name by default.
+    pub name: String,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Option<PathBuf>,
+}
+
+impl BridgeCommand {
+    pub fn new(program: impl Into<OsString>) -> Self {
+        let program = program.into();
+        let name = PathBuf::from(&program)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "bridge".into());
+        BridgeCommand { name, program, args: Vec::new(), env: Vec::new(), cwd: None }
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+}
+
+/// A running bridge process.
+pub(crate) struct BridgeProcess {
+    pub name: String,
+    pub pid: Option<u32>,
+    child: tokio::sync::Mutex<Child>,
+    status: Mutex<Option<ExitStatus>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_done: CancellationToken,
+}
+
+impl BridgeProcess {
+    /// Spawns `cmd` with piped stdio; returns the process and a transport over its pipes.
+    pub fn spawn(cmd: &BridgeCommand, tail_lines: usize) -> std::io::Result<(Self, Transport)> {
+        let mut command = Command::new(&cmd.program);
+        command
+            .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        if let Some(dir) = &cmd.cwd {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn()?;
+        let transport = Transport::child(&mut child)
+            .ok_or_else(|| std::io::Error::other("child pipes missing"))?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr_done = CancellationToken::new();
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(forward_stderr(cmd.name.clone(), stderr, tail.clone(), tail_lines, stderr_done.clone()));
+        } else {
+            stderr_done.cancel();
+        }
+        let process = BridgeProcess {
+            name: cmd.name.clone(),
+            pid: child.id(),
+            child: tokio::sync::Mutex::new(child),
+            status: Mutex::new(None),
+            tail,
+            stderr_done,
+        };
+        Ok((process, transport))
+    }
+
+    /// The exit status, waiting at most `wait` for the process to end.
+    pub async fn exit_status(&self, wait: Duration) -> Option<ExitStatus> {
+        if let Some(status) = *self.status.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Some(status);
+        }
+        let mut child = self.child.lock().await;
+        let status = tokio::time::timeout(wait, child.wait()).await.ok()?.ok()?;
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        Some(status)
+    }
+
+    /// The last stderr lines, once stderr has ended (or after `wait`).
+    pub async fn stderr_tail(&self, wait: Duration) -> Vec<String> {
+        let _ = tokio::time::timeout(wait, self.stderr_done.cancelled()).await;
+        self.tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+
+    /// SIGKILL to the bridge's whole process group.
+    pub fn kill_group(&self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
+            use nix::sys::signal::{killpg, Signal};
+            use nix::unistd::Pid;
+            // ESRCH (group already gone) is the normal case after a clean exit.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    /// Kills the group and reaps the child.
+    pub async fn kill(&self) -> Option<ExitStatus> {
+        self.kill_group();
+        self.exit_status(Duration::from_secs(5)).await
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        // The child itself is killed by kill_on_drop; this reaches its children too.
+        self.kill_group();
+    }
+}
+
+async fn forward_stderr(
+    name: String,
+    stderr: tokio::process::ChildStderr,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    keep: usize,
+    done: CancellationToken,
+) {
+    let mut reader = tokio::io::BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+                tracing::info!(target: "bridge", bridge = %name, "{line}");
+                let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+                if tail.len() == keep {
+                    tail.pop_front();
+                }
+                if keep > 0 {
+                    tail.push_back(line);
+                }
+            }
+        }
+    }
+    done.cancel();
+}

@@ -1,0 +1,344 @@
+//! The STEP-HRL controller: plays one episode of an [`Environment`] with the three policies,
+//! recording every level's augmented transition.
+//!
+//! The same code serves an in-process host, the `stepwire run` runner and tests: environments may
+//! be local or a [`crate::client::BridgeClient`], policies ONNX models, rules or anything else.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::environment::{EnvError, Environment};
+use crate::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
+use crate::protocol::*;
+use crate::stepper::{self, ActionChoice};
+
+/// Where the controller gets low-level actions.
+#[derive(Clone, Copy)]
+pub enum ActionSource<'a> {
+    Policy(&'a dyn LowLevelPolicy),
+    /// The environment's expert (`env/expertAction`): for demonstrations and replay checks.
+    EnvironmentExpert,
+}
+
+/// The three roles, borrowed for an episode.
+#[derive(Clone, Copy)]
+pub struct Policies<'a> {
+    pub high: &'a dyn HighLevelPolicy,
+    pub low: ActionSource<'a>,
+    pub progress: &'a dyn ProgressPolicy,
+}
+
+/// How an episode is played.
+#[derive(Debug, Clone)]
+pub struct EpisodeOptions {
+    pub max_steps: u64,
+    /// Ask the environment for admissible actions each step and constrain the low level to them.
+    pub admissible_actions: bool,
+    pub sampling: Option<Sampling>,
+}
+
+impl Default for EpisodeOptions {
+    fn default() -> Self {
+        EpisodeOptions { max_steps: 100, admissible_actions: true, sampling: None }
+    }
+}
+
+/// Why an episode could not be played to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum EpisodeError {
+    #[error("environment: {0}")]
+    Environment(#[from] EnvError),
+    #[error("policy: {0}")]
+    Policy(#[from] PolicyError),
+}
+
+/// Receives recording lines as the episode produces them.
+pub trait RecordSink: Send {
+    fn record(&mut self, line: RecordLine);
+}
+
+impl RecordSink for Vec<RecordLine> {
+    fn record(&mut self, line: RecordLine) {
+        self.push(line);
+    }
+}
+
+/// Discards every line.
+pub struct NoRecording;
+
+impl RecordSink for NoRecording {
+    fn record(&mut self, _: RecordLine) {}
+}
+
+/// A high-level transition waiting for the state at the next plan.
+struct OpenPlan {
+    step: u64,
+    state: HighState,
+    subtask: String,
+    reward: f64,
+    usage: RoleUsage,
+}
+
+/// A low-level transition waiting for the progress its action leads to.
+struct OpenAct {
+    step: u64,
+    state: LowState,
+    action: String,
+    subtask_done: bool,
+    reward: f64,
+    done: bool,
+    usage: RoleUsage,
+    next_observation: Observation,
+}
+
+struct Recorder<'s> {
+    key: EpisodeKey,
+    sink: &'s mut dyn RecordSink,
+}
+
+impl Recorder<'_> {
+    fn emit(&mut self, step: u64, transition: LevelTransition, reward: f64, done: bool, usage: RoleUsage) {
+        self.sink.record(RecordLine::Transition(TransitionRecord {
+            episode: self.key.clone(),
+            step,
+            transition,
+            reward,
+            done,
+            usage,
+            meta: None,
+        }));
+    }
+
+    fn close_plan(&mut self, plan: OpenPlan, next: Option<HighState>, done: bool) {
+        let t = LevelTransition::High { state: plan.state, subtask: plan.subtask, next_state: next };
+        self.emit(plan.step, t, plan.reward, done, plan.usage);
+    }
+
+    fn close_act(&mut self, act: OpenAct, next_progress: String) {
+        let next_state = LowState {
+            subtask: act.state.subtask.clone(),
+            progress: next_progress,
+            observation: act.next_observation,
+        };
+        let t = LevelTransition::Low {
+            state: act.state,
+            action: act.action,
+            subtask_done: act.subtask_done,
+            next_state,
+        };
+        self.emit(act.step, t, act.reward, act.done, act.usage);
+    }
+}
+
+/// Plays one episode from `reset` to its end (or `max_steps`), recording as it goes.
+///
+/// Environment faults during the episode end it with outcome `failed` and the reason, rather than
+/// an error, so the caller always gets a summary; only a failed reset is an `Err`.
+pub async fn play_episode<E: Environment + ?Sized>(
+    env: &mut E,
+    policies: Policies<'_>,
+    reset: ResetParams,
+    key: EpisodeKey,
+    options: &EpisodeOptions,
+    sink: &mut dyn RecordSink,
+    cancel: &CancellationToken,
+) -> Result<EpisodeSummary, EpisodeError> {
+    let mut env_time = Duration::ZERO;
+    let mut agent_time = Duration::ZERO;
+    let t0 = Instant::now();
+    let first = env.reset(reset).await?;
+    env_time += t0.elapsed();
+
+    let mut rec = Recorder { key: key.clone(), sink };
+    let mut state = AugmentedState::new(first.task_description.clone());
+    let mut observation = first.observation;
+    let mut usage = Usage::default();
+    let mut score = 0.0;
+    let mut outcome = EpisodeOutcome::Truncated;
+    let mut failure = None;
+    let mut open_plan: Option<OpenPlan> = None;
+    let mut open_act: Option<OpenAct> = None;
+    let mut steps = 0;
+
+    while steps < options.max_steps {
+        let t = Instant::now();
+        let admissible = match (options.admissible_actions, policies.low) {
+            (true, ActionSource::Policy(_)) => Some(env.admissible_actions().await),
+            _ => None,
+        };
+        let given = match policies.low {
+            ActionSource::EnvironmentExpert => Some(env.expert_action().await),
+            ActionSource::Policy(_) => None,
+        };
+        env_time += t.elapsed();
+        let admissible = match admissible.transpose() {
+            Ok(a) => a,
+            Err(e) => {
+                failure = Some(format!("admissible actions: {e}"));
+                break;
+            }
+        };
+        let low = match given {
+            None => match policies.low {
+                ActionSource::Policy(p) => ActionChoice::Policy(p),
+                ActionSource::EnvironmentExpert => unreachable!("expert source always fetches"),
+            },
+            Some(Ok(Some(action))) => ActionChoice::Given { action, subtask_done: false },
+            Some(Ok(None)) | Some(Err(EnvError::NoExpert(_))) => {
+                failure = Some("the expert has no action for this state".into());
+                break;
+            }
+            Some(Err(e)) => {
+                failure = Some(format!("expert action: {e}"));
+                break;
+            }
+        };
+
+        let before = state.clone();
+        let params = AgentStepParams {
+            state: state.clone(),
+            observation: observation.clone(),
+            admissible_actions: admissible,
+            sampling: options.sampling.clone(),
+            meta: None,
+        };
+        let t = Instant::now();
+        let result =
+            stepper::step(policies.high, low, policies.progress, &params, cancel).await;
+        agent_time += t.elapsed();
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                failure = Some(format!("policy: {e}"));
+                break;
+            }
+        };
+        usage.add(result.usage);
+
+        // Close what this step's decisions completed.
+        if let Some(progress) = &result.decisions.progress {
+            let prev = before.pending_action.clone().unwrap_or_default();
+            let pstate = ProgressState {
+                subtask: before.subtask.clone().unwrap_or_default(),
+                previous_progress: before.progress.clone(),
+                action: prev,
+                observation: observation.clone(),
+            };
+            rec.emit(
+                steps.saturating_sub(1),
+                LevelTransition::Progress { state: pstate, progress: progress.clone() },
+                0.0,
+                false,
+                result.usage.progress,
+            );
+            if let Some(act) = open_act.take() {
+                rec.close_act(act, progress.clone());
+            }
+        }
+        if let Some(subtask) = &result.decisions.planned_subtask {
+            let hstate = HighState {
+                task: before.task.clone(),
+                completed_subtasks: result.next_state.completed_subtasks.clone(),
+                last_progress: result.next_state.last_progress.clone(),
+                observation: observation.clone(),
+            };
+            if let Some(plan) = open_plan.take() {
+                rec.close_plan(plan, Some(hstate.clone()), false);
+            }
+            open_plan = Some(OpenPlan {
+                step: steps,
+                state: hstate,
+                subtask: subtask.clone(),
+                reward: 0.0,
+                usage: result.usage.high,
+            });
+        }
+        if let Some(act) = open_act.take() {
+            // No progress update happened (the progress module was skipped): close as is.
+            let progress = act.state.progress.clone();
+            rec.close_act(act, progress);
+        }
+
+        let t = Instant::now();
+        let stepped = env.step(&result.action).await;
+        env_time += t.elapsed();
+        let stepped = match stepped {
+            Ok(s) => s,
+            Err(EnvError::InvalidAction(m)) => {
+                // The policy proposed something the environment refuses: the world did not
+                // change; record the refusal as the observation and go on.
+                StepResult {
+                    observation: Observation::text(format!("Invalid action: {m}")),
+                    reward: 0.0,
+                    score,
+                    done: false,
+                    won: false,
+                    truncated: false,
+                    meta: None,
+                }
+            }
+            Err(e) => {
+                failure = Some(format!("step: {e}"));
+                break;
+            }
+        };
+        steps += 1;
+        score = stepped.score;
+        if let Some(plan) = open_plan.as_mut() {
+            plan.reward += stepped.reward;
+        }
+        open_act = Some(OpenAct {
+            step: steps - 1,
+            state: LowState {
+                subtask: result.next_state.subtask.clone().unwrap_or_default(),
+                // What the low level saw: the progress after this step's update (empty on a new subtask).
+                progress: result.next_state.progress.clone(),
+                observation: observation.clone(),
+            },
+            action: result.action.clone(),
+            subtask_done: result.subtask_done,
+            reward: stepped.reward,
+            done: stepped.done,
+            usage: result.usage.low,
+            next_observation: stepped.observation.clone(),
+        });
+        state = result.next_state;
+        observation = stepped.observation;
+        if stepped.done {
+            outcome = if stepped.won {
+                EpisodeOutcome::Won
+            } else if stepped.truncated {
+                EpisodeOutcome::Truncated
+            } else {
+                EpisodeOutcome::Lost
+            };
+            break;
+        }
+    }
+
+    if let Some(act) = open_act.take() {
+        let progress = act.state.progress.clone();
+        rec.close_act(act, progress);
+    }
+    if let Some(plan) = open_plan.take() {
+        rec.close_plan(plan, None, true);
+    }
+    if failure.is_some() {
+        outcome = EpisodeOutcome::Failed;
+    }
+    let summary = EpisodeSummary {
+        episode: key,
+        task_description: first.task_description,
+        outcome,
+        score,
+        steps,
+        failure,
+        env_seconds: env_time.as_secs_f64(),
+        agent_seconds: agent_time.as_secs_f64(),
+        usage,
+        meta: None,
+    };
+    rec.sink.record(RecordLine::Episode(summary.clone()));
+    Ok(summary)
+}

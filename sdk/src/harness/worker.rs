@@ -1,0 +1,73 @@
+//! The one task that owns the environment: env calls run one at a time, in arrival order.
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::environment::{EnvError, Environment};
+use crate::protocol::{
+    AdmissibleActionsResult, ExpertActionResult, ResetParams, RpcError, TasksResult,
+};
+use crate::rpc::to_result;
+
+/// An environment call, params already validated.
+#[derive(Debug)]
+pub(crate) enum EnvCall {
+    Tasks,
+    Reset(ResetParams),
+    Step(String),
+    Admissible,
+    Expert,
+    /// Answers once every earlier call is done (used by `shutdown`).
+    Barrier,
+}
+
+pub(crate) struct Job {
+    pub call: EnvCall,
+    pub cancel: CancellationToken,
+    pub reply: oneshot::Sender<Result<Value, RpcError>>,
+}
+
+pub(crate) type JobQueue = mpsc::UnboundedSender<Job>;
+
+/// Runs jobs until every sender is gone. A cancelled job is skipped, or dropped mid-call: the
+/// episode is then in whatever state the environment left it, and a reset is the way on.
+pub(crate) async fn run<E: Environment>(mut env: E, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        if job.cancel.is_cancelled() {
+            let _ = job.reply.send(Err(RpcError::cancelled()));
+            continue;
+        }
+        let result = tokio::select! {
+            biased;
+            r = AssertUnwindSafe(call(&mut env, job.call)).catch_unwind() => r.unwrap_or_else(|p| {
+                let what = p.downcast_ref::<&str>().map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!("environment panicked: {what}");
+                Err(RpcError::internal(format!("environment panicked: {what}")))
+            }),
+            _ = job.cancel.cancelled() => Err(RpcError::cancelled()),
+        };
+        let _ = job.reply.send(result);
+    }
+}
+
+async fn call<E: Environment>(env: &mut E, call: EnvCall) -> Result<Value, RpcError> {
+    let wrap = |e: EnvError| RpcError::from(e);
+    match call {
+        EnvCall::Tasks => to_result(TasksResult { tasks: env.tasks().await.map_err(wrap)? }),
+        EnvCall::Reset(p) => to_result(env.reset(p).await.map_err(wrap)?),
+        EnvCall::Step(action) => to_result(env.step(&action).await.map_err(wrap)?),
+        EnvCall::Admissible => to_result(AdmissibleActionsResult {
+            actions: env.admissible_actions().await.map_err(wrap)?,
+        }),
+        EnvCall::Expert => {
+            to_result(ExpertActionResult { action: env.expert_action().await.map_err(wrap)? })
+        }
+        EnvCall::Barrier => Ok(Value::Null),
+    }
+}

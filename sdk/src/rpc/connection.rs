@@ -1,0 +1,397 @@
+//! A JSON-RPC 2.0 peer over a [`Transport`]: it sends requests and awaits their answers, and
+//! serves incoming messages with a [`Handler`].
+//!
+//! Three tasks per connection: a reader (classifies and dispatches), a writer (the only one
+//! touching the output), and a notification task (runs notifications one at a time, in order).
+//! Requests each get their own task.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::handler::{Handler, NoHandler, NotificationContext, RequestContext};
+use super::message::{classify, Incoming};
+use crate::protocol::methods::{CancelRequest, NotificationMethod, RequestMethod};
+use crate::protocol::{
+    CancelParams, Notification, Request, RequestId, Response, ResponseError, RpcError,
+};
+use crate::transport::{Transport, TransportReader, TransportWriter};
+
+/// Why an outgoing call produced no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The peer answered with an error.
+    #[error("{0}")]
+    Rpc(RpcError),
+    /// No answer in time; the request was cancelled with `$/cancelRequest`.
+    #[error("no answer to `{method}` within {after:?}")]
+    Timeout { method: String, after: Duration },
+    /// The connection is closed; no answer will come.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// The params could not be serialised or the result did not match the method's type.
+    #[error("`{method}`: {detail}")]
+    BadMessage { method: String, detail: String },
+}
+
+/// Settings of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// A name for logs (the bridge's name, `agent`, ...).
+    pub name: String,
+    /// Default time to wait for each outgoing request's answer; `None` waits forever.
+    pub request_timeout: Option<Duration>,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions { name: "peer".into(), request_timeout: Some(Duration::from_secs(60)) }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Value, RpcError>>;
+
+#[derive(Default)]
+struct Shared {
+    pending: HashMap<RequestId, Reply>,
+    inflight: HashMap<RequestId, CancellationToken>,
+    closed: Option<String>,
+}
+
+struct Inner {
+    out: mpsc::UnboundedSender<Value>,
+    shared: Mutex<Shared>,
+    next_id: AtomicI64,
+    stop: CancellationToken,
+    finished: CancellationToken,
+    opts: ConnectionOptions,
+}
+
+/// A handle on a running connection; cheap to clone.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("name", &self.inner.opts.name).finish()
+    }
+}
+
+impl Connection {
+    /// Starts serving `transport` with `handler`. Must be called inside a tokio runtime.
+    pub fn start(transport: Transport, handler: impl Handler, opts: ConnectionOptions) -> Self {
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (notif_tx, notif_rx) = mpsc::unbounded_channel();
+        let conn = Connection {
+            inner: Arc::new(Inner {
+                out: out_tx,
+                shared: Mutex::new(Shared::default()),
+                next_id: AtomicI64::new(1),
+                stop: CancellationToken::new(),
+                finished: CancellationToken::new(),
+                opts,
+            }),
+        };
+        let handler: Arc<dyn Handler> = Arc::new(handler);
+        let (reader, writer) = transport.split();
+        tokio::spawn(write_loop(conn.clone(), writer, out_rx));
+        tokio::spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
+        tokio::spawn(read_loop(conn.clone(), reader, handler, notif_tx));
+        conn
+    }
+
+    /// A connection that only makes calls: incoming requests get -32601.
+    pub fn start_client(transport: Transport, opts: ConnectionOptions) -> Self {
+        Self::start(transport, NoHandler, opts)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.opts.name
+    }
+
+    /// Calls `M` with the default timeout.
+    pub async fn request<M: RequestMethod>(&self, params: M::Params) -> Result<M::Result, CallError> {
+        self.request_with_timeout::<M>(params, self.inner.opts.request_timeout).await
+    }
+
+    /// Calls `M`, waiting at most `timeout` (`None`: forever).
+    pub async fn request_with_timeout<M: RequestMethod>(
+        &self,
+        params: M::Params,
+        timeout: Option<Duration>,
+    ) -> Result<M::Result, CallError> {
+        let bad = |detail: String| CallError::BadMessage { method: M::NAME.into(), detail };
+        let params = serde_json::to_value(params).map_err(|e| bad(e.to_string()))?;
+        let params = (!params.is_null()).then_some(params);
+        let value = self.request_raw(M::NAME, params, timeout).await?;
+        serde_json::from_value(value).map_err(|e| bad(format!("unexpected result: {e}")))
+    }
+
+    /// Calls any method with JSON params.
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        let id = RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut shared = self.lock();
+            if let Some(reason) = &shared.closed {
+                return Err(CallError::Closed(reason.clone()));
+            }
+            shared.pending.insert(id.clone(), tx);
+        }
+        // Removes the pending entry however this call ends (answer, timeout, caller dropped).
+        let _guard = PendingGuard { conn: self, id: id.clone() };
+        self.send(Request::new(id.clone(), method, params))?;
+        let answer = match timeout {
+            None => rx.await,
+            Some(after) => match tokio::time::timeout(after, rx).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    let _ = self.notify::<CancelRequest>(CancelParams { id });
+                    return Err(CallError::Timeout { method: method.into(), after });
+                }
+            },
+        };
+        match answer {
+            Ok(result) => result.map_err(CallError::Rpc),
+            Err(_) => Err(CallError::Closed(self.close_reason())),
+        }
+    }
+
+    /// Sends notification `N`.
+    pub fn notify<N: NotificationMethod>(&self, params: N::Params) -> Result<(), CallError> {
+        let params = serde_json::to_value(params)
+            .map_err(|e| CallError::BadMessage { method: N::NAME.into(), detail: e.to_string() })?;
+        self.notify_raw(N::NAME, (!params.is_null()).then_some(params))
+    }
+
+    /// Sends any notification with JSON params.
+    pub fn notify_raw(&self, method: &str, params: Option<Value>) -> Result<(), CallError> {
+        self.send(Notification::new(method, params))
+    }
+
+    /// Stops reading, sends what is queued, then closes the output. Pending calls fail.
+    pub fn close(&self) {
+        self.fail_all("connection closed locally");
+        self.inner.stop.cancel();
+    }
+
+    /// Waits until the connection has ended (both directions) and says why.
+    pub async fn closed(&self) -> String {
+        self.inner.finished.cancelled().await;
+        self.close_reason()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
+    fn close_reason(&self) -> String {
+        self.lock().closed.clone().unwrap_or_else(|| "connection closed".into())
+    }
+
+    fn send(&self, msg: impl serde::Serialize) -> Result<(), CallError> {
+        let value = serde_json::to_value(msg)
+            .map_err(|e| CallError::BadMessage { method: String::new(), detail: e.to_string() })?;
+        self.inner.out.send(value).map_err(|_| CallError::Closed(self.close_reason()))
+    }
+
+    fn respond(&self, id: Option<RequestId>, result: Result<Value, RpcError>) {
+        let response = match (id, result) {
+            (Some(id), Ok(v)) => Response::ok(id, v),
+            (id, Err(e)) => Response::err(id, ResponseError::from(e)),
+            (None, Ok(_)) => return,
+        };
+        let _ = self.send(response);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // A poisoned lock only means a panic elsewhere; the maps are still usable.
+        self.inner.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the connection closed: pending calls fail, incoming work is cancelled.
+    fn fail_all(&self, reason: &str) {
+        let (pending, inflight) = {
+            let mut shared = self.lock();
+            if shared.closed.is_none() {
+                shared.closed = Some(reason.to_string());
+            }
+            (std::mem::take(&mut shared.pending), std::mem::take(&mut shared.inflight))
+        };
+        drop(pending); // dropping the senders wakes every waiter with "closed"
+        inflight.values().for_each(CancellationToken::cancel);
+    }
+
+    fn dispatch(&self, handler: &Arc<dyn Handler>, notif_tx: &NotifQueue, value: Value) {
+        match classify(value) {
+            Incoming::Request { id, method, params } => self.dispatch_request(handler, id, method, params),
+            Incoming::Notification { method, params } if method == CancelRequest::NAME => {
+                match serde_json::from_value::<CancelParams>(params.unwrap_or(Value::Null)) {
+                    Ok(CancelParams { id }) => {
+                        if let Some(token) = self.lock().inflight.get(&id) {
+                            token.cancel();
+                        }
+                    }
+                    Err(e) => tracing::warn!(peer = self.name(), "bad $/cancelRequest: {e}"),
+                }
+            }
+            Incoming::Notification { method, params } => {
+                let _ = notif_tx.send((method, params));
+            }
+            Incoming::Response { id, result } => match self.lock().pending.remove(&id) {
+                Some(reply) => {
+                    let _ = reply.send(result);
+                }
+                None => tracing::warn!(peer = self.name(), %id, "answer to no pending request"),
+            },
+            Incoming::Invalid { id, error } => {
+                tracing::warn!(peer = self.name(), "invalid message: {}", error.message);
+                self.respond(id, Err(error));
+            }
+            Incoming::Ignore(why) => tracing::warn!(peer = self.name(), "ignored message: {why}"),
+        }
+    }
+
+    fn dispatch_request(&self, handler: &Arc<dyn Handler>, id: RequestId, method: String, params: Option<Value>) {
+        let cancel = CancellationToken::new();
+        {
+            let mut shared = self.lock();
+            if shared.inflight.contains_key(&id) {
+                drop(shared);
+                let msg = format!("request id {id} is already in flight");
+                return self.respond(Some(id), Err(RpcError::invalid_request(msg)));
+            }
+            shared.inflight.insert(id.clone(), cancel.clone());
+        }
+        let ctx = RequestContext { id: id.clone(), method: method.clone(), cancel: cancel.clone(), connection: self.clone() };
+        // The synchronous part runs here, in arrival order; its panic is caught too.
+        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.request(ctx, params)));
+        let conn = self.clone();
+        tokio::spawn(async move {
+            let result = match fut {
+                Err(panic) => Err(panic_error(&method, panic)),
+                Ok(fut) => tokio::select! {
+                    biased;
+                    r = AssertUnwindSafe(fut).catch_unwind() => r.unwrap_or_else(|p| Err(panic_error(&method, p))),
+                    _ = cancel.cancelled() => Err(RpcError::cancelled()),
+                },
+            };
+            conn.lock().inflight.remove(&id);
+            conn.respond(Some(id), result);
+        });
+    }
+}
+
+fn panic_error(method: &str, panic: Box<dyn std::any::Any + Send>) -> RpcError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    tracing::error!(method, "handler panicked: {what}");
+    RpcError::internal(format!("handler for `{method}` panicked: {what}"))
+}
+
+struct PendingGuard<'a> {
+    conn: &'a Connection,
+    id: RequestId,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.conn.lock().pending.remove(&self.id);
+    }
+}
+
+type NotifQueue = mpsc::UnboundedSender<(String, Option<Value>)>;
+
+async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<dyn Handler>, notif_tx: NotifQueue) {
+    let reason = loop {
+        let item = tokio::select! {
+            _ = conn.inner.stop.cancelled() => break "connection closed locally".to_string(),
+            item = reader.recv() => item,
+        };
+        match item {
+            None => break "peer closed the stream".to_string(),
+            Some(Err(fatal)) => {
+                tracing::warn!(peer = conn.name(), "unrecoverable frame error: {fatal}");
+                if let Some(response) = fatal.response() {
+                    let _ = conn.send(response);
+                }
+                break format!("unrecoverable frame error: {fatal}");
+            }
+            Some(Ok(Err(fault))) => {
+                tracing::warn!(peer = conn.name(), "bad frame: {fault}");
+                if let Some(response) = fault.response() {
+                    let _ = conn.send(response);
+                }
+            }
+            Some(Ok(Ok(value))) => conn.dispatch(&handler, &notif_tx, value),
+        }
+    };
+    tracing::debug!(peer = conn.name(), "reader done: {reason}");
+    conn.fail_all(&reason);
+    conn.inner.stop.cancel();
+}
+
+async fn write_loop(conn: Connection, mut writer: TransportWriter, mut rx: mpsc::UnboundedReceiver<Value>) {
+    loop {
+        let msg = tokio::select! {
+            biased;
+            msg = rx.recv() => msg,
+            _ = conn.inner.stop.cancelled() => None,
+        };
+        let Some(msg) = msg else { break };
+        if let Err(e) = writer.send(msg).await {
+            tracing::debug!(peer = conn.name(), "write failed: {e}");
+            conn.fail_all(&format!("cannot write to peer: {e}"));
+            conn.inner.stop.cancel();
+            break;
+        }
+    }
+    // Whatever was queued before the stop still goes out (an error answer, a last response).
+    while let Ok(msg) = rx.try_recv() {
+        if writer.send(msg).await.is_err() {
+            break;
+        }
+    }
+    let _ = writer.close().await;
+    conn.inner.finished.cancel();
+}
+
+async fn notification_loop(
+    conn: Connection,
+    handler: Arc<dyn Handler>,
+    mut rx: mpsc::UnboundedReceiver<(String, Option<Value>)>,
+) {
+    loop {
+        let next = tokio::select! {
+            _ = conn.inner.stop.cancelled() => None,
+            next = rx.recv() => next,
+        };
+        let Some((method, params)) = next else { break };
+        let ctx = NotificationContext { connection: conn.clone() };
+        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.notification(ctx, &method, params)));
+        let outcome = match fut {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+            Err(p) => Err(p),
+        };
+        if let Err(p) = outcome {
+            let _ = panic_error(&method, p);
+        }
+    }
+}
