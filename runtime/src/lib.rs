@@ -2,3 +2,5 @@
 //! conformance checker. The `stepwire` binary is a thin CLI over these modules.
 
 pub mod cli;
+pub mod server;
+pub mod policies;

@@ -13,3 +13,4 @@ pub mod stepper;
 pub mod rules;
 pub mod controller;
 pub mod client;
+pub mod lifecycle;

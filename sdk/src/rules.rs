@@ -52,3 +52,71 @@ impl ProgressPolicy for RecentActionsProgress {
         Ok(ProgressUpdateResult { progress, usage: Usage::default() })
     }
 }
+
+/// Takes the first admissible action that is not a look/inventory/help command (so the agent
+/// moves), or `look` when the host gave no list. Says the subtask is done when the environment's
+/// latest text reports success. A deterministic low level for smoke runs and protocol tests.
+#[derive(Debug, Default, Clone)]
+pub struct FirstAdmissibleActor;
+
+#[async_trait]
+impl crate::policy::LowLevelPolicy for FirstAdmissibleActor {
+    async fn act(
+        &self,
+        p: &crate::protocol::ActParams,
+        _: &CancellationToken,
+    ) -> Result<crate::protocol::ActResult, PolicyError> {
+        const PASSIVE: [&str; 5] = ["look", "inventory", "help", "wait", "examine"];
+        let action = match &p.admissible_actions {
+            Some(list) if list.is_empty() => {
+                return Err(PolicyError::InvalidInput("admissibleActions is empty".into()))
+            }
+            Some(list) => list
+                .iter()
+                .find(|a| !PASSIVE.iter().any(|w| a.starts_with(w)))
+                .unwrap_or(&list[0])
+                .clone(),
+            None => "look".to_string(),
+        };
+        let text = p.observation.text.to_lowercase();
+        let subtask_done = text.contains("you won") || text.contains("task completed");
+        Ok(crate::protocol::ActResult { action, subtask_done, usage: Usage::default() })
+    }
+}
+
+/// The rule-based agent: all three roles without a model.
+#[derive(Debug, Default, Clone)]
+pub struct RuleAgent {
+    pub planner: WholeTaskPlanner,
+    pub actor: FirstAdmissibleActor,
+    pub progress: RecentActionsProgress,
+}
+
+#[async_trait]
+impl HighLevelPolicy for RuleAgent {
+    async fn plan(&self, p: &PlanParams, c: &CancellationToken) -> Result<PlanResult, PolicyError> {
+        self.planner.plan(p, c).await
+    }
+}
+
+#[async_trait]
+impl crate::policy::LowLevelPolicy for RuleAgent {
+    async fn act(
+        &self,
+        p: &crate::protocol::ActParams,
+        c: &CancellationToken,
+    ) -> Result<crate::protocol::ActResult, PolicyError> {
+        self.actor.act(p, c).await
+    }
+}
+
+#[async_trait]
+impl ProgressPolicy for RuleAgent {
+    async fn update(
+        &self,
+        p: &ProgressUpdateParams,
+        c: &CancellationToken,
+    ) -> Result<ProgressUpdateResult, PolicyError> {
+        self.progress.update(p, c).await
+    }
+}

@@ -37,8 +37,6 @@ class Environment:
     admissible_actions_supported: Optional[bool] = None
     expert_action_supported: Optional[bool] = None
 
-    # Filled in by the server that serves this environment.
-    _bridge: Any = None
 
     # -- what an author writes -------------------------------------------------------------
 

@@ -169,14 +169,12 @@ class Server:
     ) -> None:
         self._env_source = env
         self._env: Optional[Environment] = env if isinstance(env, Environment) else None
-        if self._env is not None:
-            self._env._bridge = self
         self._reader = FrameReader(stdin, max_message_size)
         self._writer = FrameWriter(stdout)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._outstanding = 0
-        self._pending: Dict[Tuple[bool, Union[int, str]], List[_Call]] = {}
+        self._pending: Dict[Tuple[bool, Union[int, str]], _Call] = {}
         self._queue: "queue.Queue[Optional[_Call]]" = queue.Queue()
         self._current: Optional[_Call] = None
         self._state = _UNINITIALIZED
@@ -297,8 +295,13 @@ class Server:
             return None
         call = _Call(rid, method, params)
         with self._lock:
-            self._pending.setdefault(_id_key(rid), []).append(call)
-            self._outstanding += 1
+            duplicate = _id_key(rid) in self._pending
+            if not duplicate:
+                self._pending[_id_key(rid)] = call
+                self._outstanding += 1
+        if duplicate:
+            self._send_error(rid, E.INVALID_REQUEST, f"request id {json.dumps(rid)} is already in flight")
+            return None
         if method == "shutdown":
             self._shutdown_seen = True
         self._queue.put(call)
@@ -318,9 +321,9 @@ class Server:
                 logger.warning("ignoring $/cancelRequest without a valid id")
                 return None
             with self._lock:
-                for call in self._pending.get(_id_key(rid), ()):
-                    if call.method not in _UNCANCELLABLE:
-                        call.cancelled = True
+                call = self._pending.get(_id_key(rid))
+                if call is not None and call.method not in _UNCANCELLABLE:
+                    call.cancelled = True
             return None
         if method == "initialized":
             return None
@@ -369,12 +372,8 @@ class Server:
                 response = self._error_response(call.id, E.INTERNAL_ERROR, f"{type(e).__name__}: {e}")
         with self._lock:
             self._current = None
-            calls = self._pending.get(_id_key(call.id))
-            if calls is not None:
-                if call in calls:
-                    calls.remove(call)
-                if not calls:
-                    del self._pending[_id_key(call.id)]
+            if self._pending.get(_id_key(call.id)) is call:
+                del self._pending[_id_key(call.id)]
             cancelled = call.cancelled
         if cancelled and not skip and "result" in response:
             response = self._error_response(call.id, E.REQUEST_CANCELLED, "request cancelled", {"completed": completed})
@@ -446,7 +445,6 @@ class Server:
             env = self._env_source()  # type: ignore[operator]
             if not isinstance(env, Environment):
                 raise TypeError(f"the environment factory returned {type(env).__name__}, not an Environment")
-            env._bridge = self
             self._env = env
         env_caps = self._env.capabilities()
         self._client_caps = dict(caps or {})

@@ -1,5 +1,5 @@
 """The env/* methods: result shapes, SDK-enforced rules, params checking, author errors."""
-from conftest import frame, req
+from conftest import req
 
 
 def test_tasks(garden):

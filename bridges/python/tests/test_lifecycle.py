@@ -134,3 +134,12 @@ def test_shutdown_calls_close_and_waits_for_work_in_flight(testenv):
     assert testenv.recv()["id"] == 2
     assert testenv.recv()["id"] == 3
     assert testenv.wait() == 0
+
+
+def test_an_id_already_in_flight_is_refused(testenv):
+    testenv.result(1, "env/reset", {"task": "count"})
+    testenv.send(frame(req(2, "env/step", {"action": "sleep:0.4"})) + frame(req(2, "env/tasks")))
+    dup = testenv.recv()
+    assert dup["id"] == 2 and dup["error"]["code"] == -32600 and "in flight" in dup["error"]["message"]
+    assert "result" in testenv.recv()  # the first request 2 is answered normally
+    testenv.result(2, "env/tasks")  # and the id is free again

@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand, each parsing its own arguments.
 
 pub mod schema;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Write (or check) the JSON Schemas generated from the protocol types.
     Schema(schema::SchemaArgs),
+    /// Serve the agent plane to hosts over stdio or WebSocket/HTTP.
+    Serve(serve::ServeArgs),
 }
 
 /// Logs go to stderr, always: stdout may carry protocol.
@@ -31,5 +34,6 @@ pub fn init_tracing() {
 pub async fn main_with(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Schema(args) => schema::run(args),
+        Command::Serve(args) => serve::run(args).await,
     }
 }

@@ -14,6 +14,7 @@
 //! time in arrival order on one task; the connection keeps answering cancels and protocol errors
 //! while one runs.
 
+mod builders;
 mod handler;
 mod worker;
 

@@ -183,9 +183,15 @@ impl Connection {
         self.send(Notification::new(method, params))
     }
 
-    /// Stops reading, sends what is queued, then closes the output. Pending calls fail.
+    /// Stops reading, sends what is queued, then closes the output. Pending calls fail;
+    /// incoming requests still running are not answered.
     pub fn close(&self) {
-        self.fail_all("connection closed locally");
+        let pending = {
+            let mut shared = self.lock();
+            shared.closed.get_or_insert_with(|| "connection closed locally".into());
+            std::mem::take(&mut shared.pending)
+        };
+        drop(pending);
         self.inner.stop.cancel();
     }
 

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""ScienceWorld over the stepwire environment plane.
+
+    .venv/bin/python bridges/scienceworld/bridge.py [--jvm-heap 2g] [--no-expert] [--cache-dir DIR]
+
+Tasks are the package's 30 tasks (ids as `scienceworld` names them: `boil`, `melt`, ...) with its
+own train / dev / test variation splits; `variation` is an index into the split's list. See
+README.md beside this file for the details (expert, invalid actions, the JVM's lifetime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import ctypes
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any, Dict, List, Optional
+
+import stepwire_bridge as sw
+
+log = logging.getLogger("stepwire_bridge.scienceworld")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNKNOWN_ACTION = "No known action matches that input."
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """prctl(PR_SET_PDEATHSIG): the kernel sends `sig` to this process when the thread that
+    started it ends. Used in the JVM's preexec_fn (the bridge's worker thread lives as long as the
+    bridge) and by the bridge for itself (so it goes when stepwire goes)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except Exception:  # not Linux: the other guards (stdin EOF, atexit) still apply
+        pass
+
+
+class JVM:
+    """The ScienceWorld JVM: a py4j GatewayServer with a capped heap, in its own process group,
+    killed with its parent thread (PDEATHSIG), on close, at exit and on SIGTERM/SIGHUP."""
+
+    _live: List["JVM"] = []
+
+    def __init__(self, heap: str) -> None:
+        from py4j.java_gateway import find_jar_path
+        from scienceworld.constants import BASEPATH, JAR_PATH
+
+        java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else "java"
+        cmd = [java, f"-Xmx{heap}", "-classpath", os.pathsep.join((find_jar_path(), JAR_PATH)),
+               "py4j.GatewayServer", "--die-on-broken-pipe", "0"]
+
+        def preexec() -> None:
+            os.setpgid(0, 0)  # its own group: a Ctrl-C to the bridge's group is ours to handle
+            _die_with_parent(signal.SIGKILL)
+
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+                                     cwd=BASEPATH, preexec_fn=preexec)
+        JVM._live.append(self)
+        self._gateway = None
+        self.port: Optional[int] = None
+
+    def connect(self):
+        """Wait for the port line, connect py4j; returns the gateway."""
+        if self._gateway is None:
+            from py4j.java_gateway import GatewayParameters, JavaGateway
+
+            line = self.proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                raise sw.EnvironmentCrashed(f"the ScienceWorld JVM did not start (exit code {self.proc.poll()})")
+            self.port = int(line)
+            threading.Thread(target=self._drain, daemon=True, name="jvm-stdout").start()
+            self._gateway = JavaGateway(gateway_parameters=GatewayParameters(auto_field=True, port=self.port),
+                                        java_process=self.proc)
+        return self._gateway
+
+    def _drain(self) -> None:  # the JVM's stdout is a pipe to us, never the protocol stream
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            log.debug("jvm: %s", line.decode(errors="replace").rstrip())
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            if self._gateway is not None:
+                self._gateway.close(keep_callback_server=False, close_callback_server_connections=True)
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            pass
+        if self in JVM._live:
+            JVM._live.remove(self)
+
+    @classmethod
+    def close_all(cls) -> None:
+        for j in list(cls._live):
+            j.close()
+
+
+def _make_env(jvm: JVM):
+    """A `ScienceWorldEnv` bound to our JVM (the package's __init__ starts its own, uncapped)."""
+    import tempfile
+
+    from scienceworld import ScienceWorldEnv
+
+    class _Env(ScienceWorldEnv):
+        def __init__(self) -> None:  # noqa: D401 - mirrors the package's __init__ minus the launch
+            self._gateway = jvm.connect()
+            self.server = self._gateway.jvm.scienceworld.runtime.pythonapi.PythonInterface()
+            self.lastStepScore = 0
+            self.taskName = None
+            self.envStepLimit = 10**9
+            self.clear_run_histories()
+            self.goldPathGenerated = False
+            self._obj_tree_tempdir = tempfile.TemporaryDirectory()
+
+        def close(self) -> None:
+            jvm.close()
+
+        def __del__(self) -> None:
+            pass
+
+    return _Env()
+
+
+class ScienceWorld(sw.Environment):
+    name = "scienceworld"
+    seeded_reset = True
+    observation_parts = ["look", "inventory"]
+    reset_options = ["simplifications", "expertMode", "stepLimit"]
+    default_split = "train"
+
+    def __init__(self, heap: str = "2g", expert: bool = True, cache_dir: Optional[str] = None) -> None:
+        from importlib.metadata import version
+
+        self.heap = heap
+        self.expert_enabled = expert
+        self.expert_action_supported = expert
+        self.version = "scienceworld " + version("scienceworld")
+        self.cache_path = os.path.join(cache_dir or os.path.join(ROOT, ".cache", "scienceworld"),
+                                       f"tasks-{version('scienceworld')}.json")
+        self._jvm: Optional[JVM] = JVM(heap)  # started now (in the worker thread), connected on first use
+        self._env = None
+        self._splits: Optional[Dict[str, Dict[str, List[int]]]] = None
+        self._loaded = False
+        self._gold: List[str] = []
+        self._gold_i = 0
+        self._deviated = False
+        self._strict = False
+        self._score = 0
+        self._steps = 0
+        self._step_limit: Optional[int] = None
+
+    # -- the JVM ---------------------------------------------------------------------------
+    def _sw(self):
+        if self._env is None or self._jvm is None or not self._jvm.alive():
+            if self._jvm is not None and not self._jvm.alive():
+                log.warning("the ScienceWorld JVM is gone; starting a new one")
+                self._jvm.close()
+                self._jvm = None
+            if self._jvm is None:
+                self._jvm = JVM(self.heap)
+            with self.progress("Starting the ScienceWorld JVM"):
+                self._env = _make_env(self._jvm)
+        return self._env
+
+    def _call(self, fn, *args):
+        """A JVM call; a dead JVM (or a broken py4j link) becomes EnvironmentCrashed."""
+        from py4j.protocol import Py4JNetworkError
+
+        try:
+            return fn(*args)
+        except Py4JNetworkError as e:
+            self._loaded = False
+            if self._jvm is not None:
+                self._jvm.close()
+            self._env = None
+            raise sw.EnvironmentCrashed(f"the ScienceWorld JVM failed: {e}") from None
+
+    # -- tasks -----------------------------------------------------------------------------
+    def _task_splits(self) -> Dict[str, Dict[str, List[int]]]:
+        """{task: {train: [...], dev: [...], test: [...]}}: costs one load per task (about 5 s for
+        all 30), so it is cached on disk per package version."""
+        if self._splits is not None:
+            return self._splits
+        try:
+            with open(self.cache_path) as f:
+                self._splits = json.load(f)
+                return self._splits  # type: ignore[return-value]
+        except (OSError, ValueError):
+            pass
+        env = self._sw()
+        out: Dict[str, Dict[str, List[int]]] = {}
+        with self.progress("Listing ScienceWorld variations") as p:
+            names = list(self._call(env.get_task_names))
+            for i, name in enumerate(names):
+                self._call(env.server.load, name, 0, "", False)
+                out[name] = {"train": list(self._call(env.get_variations_train)),
+                             "dev": list(self._call(env.get_variations_dev)),
+                             "test": list(self._call(env.get_variations_test))}
+                if p is not None:
+                    p.report(name, int(100 * (i + 1) / len(names)))
+        self._loaded = False
+        self._splits = out
+        try:
+            os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
+            tmp = self.cache_path + f".{os.getpid()}"
+            with open(tmp, "w") as f:
+                json.dump(out, f)
+            os.replace(tmp, self.cache_path)
+        except OSError as e:
+            log.warning("could not cache the task list: %s", e)
+        return out
+
+    def tasks(self) -> List[sw.Task]:
+        from scienceworld.constants import TASKS
+
+        info = {t["task_name"].replace("mendellian", "mendelian"): t for t in TASKS}
+        tasks = []
+        for name, splits in self._task_splits().items():
+            t = info.get(name)
+            desc = f"{t['topic']}: {t['task']} (task {t['task_id']})" if t else None
+            tasks.append(sw.Task(name, {k: len(v) for k, v in splits.items()}, desc))
+        return tasks
+
+    # -- episodes --------------------------------------------------------------------------
+    def reset(self, task, split, variation, seed, options) -> sw.Reset:
+        simpl = options.get("simplifications", "")
+        if isinstance(simpl, list):
+            simpl = ",".join(str(s) for s in simpl)
+        if not isinstance(simpl, str):
+            raise sw.InvalidParams("`simplifications` must be a string like \"easy\" or a list of names")
+        mode = options.get("expertMode", "lenient")
+        if mode not in ("lenient", "strict"):
+            raise sw.InvalidParams("`expertMode` must be \"lenient\" or \"strict\"")
+        limit = options.get("stepLimit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+            raise sw.InvalidParams("`stepLimit` must be a positive integer")
+        real = self._task_splits()[task][split][variation]
+        env = self._sw()
+        self._loaded = False
+        try:
+            self._call(env.load, task, real, simpl, self.expert_enabled)
+        except ValueError as e:  # the package's own checks (unknown simplification...)
+            raise sw.InvalidParams(str(e)) from None
+        self._gold = [str(a) for a in self._call(env.server.getGoldActionSequence)] if self.expert_enabled else []
+        self._call(env.server.reset)
+        text = self._call(env.server.step, "look around")  # what the package's reset() returns
+        self._loaded = True
+        self._gold_i, self._deviated, self._strict = 0, False, mode == "strict"
+        self._score = int(round(100 * self._call(env.server.getScore)))
+        self._steps, self._step_limit = 0, limit
+        desc = self._call(env.server.getTaskDescription)
+        return sw.Reset(self._obs(text), desc, max_score=100,
+                        meta={"variationIdx": real, "simplifications": self._call(env.get_simplifications_used),
+                              "goldLength": len(self._gold)})
+
+    def _obs(self, text: str) -> sw.Observation:
+        env = self._env
+        # Free actions: no simulated time passes, about 1 ms each (building the valid-action
+        # list, which the package's step() also does, costs 100s of ms: never done here).
+        return sw.Observation(text, {"look": self._call(env.server.freeActionLook),
+                                     "inventory": self._call(env.server.freeActionInventory)})
+
+    def step(self, action: str) -> sw.Step:
+        env = self._env
+        if env is None or not self._loaded:
+            raise sw.NoEpisode("no ScienceWorld episode loaded")
+        text = self._call(env.server.step, action)  # the bare Java step: no valid-action list
+        if text.strip() == UNKNOWN_ACTION:
+            raise sw.InvalidAction(UNKNOWN_ACTION, data={"observation": text})
+        self._steps += 1
+        score = int(round(100 * self._call(env.server.getScore)))
+        completed = bool(self._call(env.server.getCompleted))
+        reward, self._score = score - self._score, score
+        won = score >= 100
+        done = completed or won or score < 0
+        truncated = not done and self._step_limit is not None and self._steps >= self._step_limit
+        if self.expert_enabled:
+            if self._gold_i < len(self._gold) and action == self._gold[self._gold_i]:
+                self._gold_i += 1
+            else:
+                self._deviated = True
+        return sw.Step(self._obs(text), reward=reward, score=score, done=done or truncated, won=won,
+                       truncated=truncated)
+
+    def admissible_actions(self) -> List[str]:
+        env = self._env
+        if env is None or not self._loaded:
+            raise sw.NoEpisode("no ScienceWorld episode loaded")
+        return [str(a) for a in self._call(env.server.getValidActionObjectCombinations)]
+
+    def expert_action(self) -> Optional[str]:
+        if not self.expert_enabled:
+            raise sw.NoExpert("the expert is off (--no-expert)")
+        if self._deviated and self._strict:
+            raise sw.NoExpert("the agent left the gold path (expertMode strict)")
+        if self._gold_i >= len(self._gold):
+            return None
+        return self._gold[self._gold_i]
+
+    def close(self) -> None:
+        self._loaded = False
+        self._env = None
+        if self._jvm is not None:
+            self._jvm.close()
+            self._jvm = None
+
+
+def _on_signal(signum, _frame) -> None:
+    JVM.close_all()
+    os._exit(128 + signum)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jvm-heap", default=os.environ.get("STEPWIRE_SCIENCEWORLD_HEAP", "2g"),
+                    help="the JVM's -Xmx (default 2g; env STEPWIRE_SCIENCEWORLD_HEAP)")
+    ap.add_argument("--no-expert", action="store_true",
+                    help="skip gold-path generation at reset (faster resets; no env/expertAction)")
+    ap.add_argument("--cache-dir", default=None, help="where the task/split list is cached (default .cache/scienceworld)")
+    args = ap.parse_args()
+    _die_with_parent(signal.SIGTERM)  # stepwire gone => we go (and take the JVM with us)
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, _on_signal)
+    atexit.register(JVM.close_all)
+    code = sw.serve(lambda: ScienceWorld(args.jvm_heap, not args.no_expert, args.cache_dir), exit=False)
+    JVM.close_all()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

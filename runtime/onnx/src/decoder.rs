@@ -1,0 +1,221 @@
+//! The ONNX decoder in the Optimum `text-generation-with-past` layout: loading, shape discovery
+//! and one forward pass.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, Tensor, TensorRef, ValueType};
+use tracing::debug;
+
+use crate::device::{self, Device};
+use crate::error::{OnnxError, Result};
+use crate::kv::Kv;
+use crate::ortlib;
+
+/// Shapes and names discovered from the model's input metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub num_layers: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// Known vocabulary size (from the `logits` output), if the export fixes it.
+    pub vocab: Option<usize>,
+    /// Gemma exports have no `position_ids` input.
+    pub has_position_ids: bool,
+}
+
+/// Session options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    pub device: Device,
+    /// ONNX Runtime intra-op threads; 0 = ONNX Runtime's default.
+    pub intra_threads: usize,
+}
+
+/// A loaded decoder session.
+pub struct Decoder {
+    session: Session,
+    pub spec: ModelSpec,
+    pub path: PathBuf,
+    pub device: Device,
+    past_names: Vec<String>,
+    present_names: Vec<String>,
+}
+
+/// What one forward pass returns.
+pub struct Forward {
+    /// `logits[:, -1, :]`, row-major `[batch, vocab]`.
+    pub last_logits: Vec<f32>,
+    pub vocab: usize,
+    /// The `present.*` tensors: the cache for the next pass.
+    pub kv: Kv,
+}
+
+impl Decoder {
+    /// Loads `path` and checks its inputs and outputs.
+    pub fn load(path: &Path, opts: SessionOptions) -> Result<Self> {
+        let env = ortlib::environment()?;
+        let model_err = |m: String| OnnxError::model(path, m);
+        let bytes = std::fs::read(path).map_err(|e| model_err(format!("cannot read: {e}")))?;
+        let builder = Session::builder(&env)
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
+            .map_err(|e| model_err(format!("cannot create a session: {e}")))?;
+        let builder = if opts.intra_threads > 0 {
+            builder
+                .with_intra_threads(opts.intra_threads)
+                .map_err(|e| model_err(format!("cannot set intra-op threads: {e}")))?
+        } else {
+            builder
+        };
+        let (mut builder, device) = device::apply(builder, opts.device);
+        let session = builder.commit_from_memory(&bytes).map_err(|e| {
+            model_err(format!(
+                "not a loadable ONNX model ({e}); re-export it with Optimum \
+                 (text-generation-with-past)"
+            ))
+        })?;
+        let spec = discover(&session).map_err(model_err)?;
+        debug!(path = %path.display(), ?spec, "decoder loaded");
+        let past_names = (0..spec.num_layers)
+            .flat_map(|i| [format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value")])
+            .collect();
+        let present_names = (0..spec.num_layers)
+            .flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")])
+            .collect();
+        Ok(Decoder { session, spec, path: path.to_path_buf(), device, past_names, present_names })
+    }
+
+    /// An empty cache (`[batch, kv_heads, 0, head_dim]`) for a first pass.
+    pub fn empty_kv(&self, batch: usize) -> Result<Kv> {
+        Kv::zeros(&self.spec, batch, 0)
+    }
+
+    /// Runs `ids` (`[batch, seq]`, row-major) on top of `past`.
+    ///
+    /// `mask` is `[batch, past + seq]` and `positions` `[batch, seq]`.
+    pub fn forward(
+        &mut self,
+        ids: &[i64],
+        mask: &[i64],
+        positions: &[i64],
+        past: &Kv,
+    ) -> Result<Forward> {
+        let batch = past.batch;
+        let seq = ids.len() / batch.max(1);
+        debug_assert_eq!(ids.len(), batch * seq);
+        debug_assert_eq!(mask.len(), batch * (past.len + seq));
+        let inf = |e: ort::Error| OnnxError::Inference(e.to_string());
+        let ids_t = TensorRef::from_array_view(([batch, seq], ids)).map_err(inf)?;
+        let mask_t = TensorRef::from_array_view(([batch, past.len + seq], mask)).map_err(inf)?;
+        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            Vec::with_capacity(3 + past.tensors.len());
+        inputs.push(("input_ids".into(), ids_t.into()));
+        inputs.push(("attention_mask".into(), mask_t.into()));
+        if self.spec.has_position_ids {
+            let pos_t = TensorRef::from_array_view(([batch, seq], positions)).map_err(inf)?;
+            inputs.push(("position_ids".into(), pos_t.into()));
+        }
+        for (name, t) in self.past_names.iter().zip(&past.tensors) {
+            inputs.push((Cow::Borrowed(name.as_str()), t.into()));
+        }
+        let mut out = self.session.run(inputs).map_err(inf)?;
+        let logits = out
+            .remove("logits")
+            .ok_or_else(|| OnnxError::Inference("the model returned no `logits`".into()))?;
+        let (shape, data) = logits.try_extract_tensor::<f32>().map_err(inf)?;
+        if shape.len() != 3 || shape[0] as usize != batch || shape[1] as usize != seq {
+            return Err(OnnxError::Inference(format!("unexpected logits shape {shape:?}")));
+        }
+        let vocab = shape[2] as usize;
+        let mut last_logits = Vec::with_capacity(batch * vocab);
+        for b in 0..batch {
+            let start = (b * seq + seq - 1) * vocab;
+            last_logits.extend_from_slice(&data[start..start + vocab]);
+        }
+        let mut tensors: Vec<DynValue> = Vec::with_capacity(self.present_names.len());
+        for name in &self.present_names {
+            let t = out
+                .remove(name.as_str())
+                .ok_or_else(|| OnnxError::Inference(format!("the model returned no `{name}`")))?;
+            tensors.push(t);
+        }
+        Ok(Forward { last_logits, vocab, kv: Kv { tensors, batch, len: past.len + seq } })
+    }
+}
+
+/// Reads layers, key/value heads and head size from the inputs, and checks the outputs.
+fn discover(session: &Session) -> std::result::Result<ModelSpec, String> {
+    let inputs = session.inputs();
+    let has = |n: &str| inputs.iter().any(|i| i.name() == n);
+    for needed in ["input_ids", "attention_mask"] {
+        if !has(needed) {
+            return Err(format!(
+                "the model has no `{needed}` input; stepwire needs a decoder exported by Optimum \
+                 for text-generation-with-past"
+            ));
+        }
+    }
+    let mut num_layers = 0;
+    while has(&format!("past_key_values.{num_layers}.key")) {
+        if !has(&format!("past_key_values.{num_layers}.value")) {
+            return Err(format!("input past_key_values.{num_layers}.value is missing"));
+        }
+        num_layers += 1;
+    }
+    if num_layers == 0 {
+        return Err("the model has no `past_key_values.0.key` input: export it with the KV \
+                    cache (Optimum task text-generation-with-past)"
+            .into());
+    }
+    let past0 = inputs
+        .iter()
+        .find(|i| i.name() == "past_key_values.0.key")
+        .ok_or("past_key_values.0.key vanished")?;
+    let shape = match past0.dtype() {
+        ValueType::Tensor { shape, .. } => shape.clone(),
+        other => return Err(format!("past_key_values.0.key is not a tensor ({other:?})")),
+    };
+    if shape.len() != 4 || shape[1] <= 0 || shape[3] <= 0 {
+        return Err(format!(
+            "past_key_values.0.key has shape {shape:?}; expected [batch, kv_heads, past, head_dim] \
+             with fixed kv_heads and head_dim"
+        ));
+    }
+    let outputs = session.outputs();
+    let out_has = |n: &str| outputs.iter().any(|o| o.name() == n);
+    if !out_has("logits") {
+        return Err("the model has no `logits` output".into());
+    }
+    for i in 0..num_layers {
+        for kind in ["key", "value"] {
+            if !out_has(&format!("present.{i}.{kind}")) {
+                return Err(format!("the model has no `present.{i}.{kind}` output"));
+            }
+        }
+    }
+    let vocab = outputs.iter().find(|o| o.name() == "logits").and_then(|o| match o.dtype() {
+        ValueType::Tensor { shape, .. } if shape.len() == 3 && shape[2] > 0 => {
+            Some(shape[2] as usize)
+        }
+        _ => None,
+    });
+    Ok(ModelSpec {
+        num_layers,
+        kv_heads: shape[1] as usize,
+        head_dim: shape[3] as usize,
+        vocab,
+        has_position_ids: has("position_ids"),
+    })
+}
+
+/// Converts a tensor creation error.
+pub(crate) fn tensor_err(e: ort::Error) -> OnnxError {
+    OnnxError::Inference(format!("cannot build a tensor: {e}"))
+}
+
+/// Builds an owned f32 tensor.
+pub(crate) fn f32_tensor(shape: [usize; 4], data: Vec<f32>) -> Result<DynValue> {
+    Tensor::from_array((shape, data)).map(|t| t.into_dyn()).map_err(tensor_err)
+}
