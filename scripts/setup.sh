@@ -33,3 +33,43 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 else
   log "Python packages up to date"
 fi
+
+# Java 17 for ScienceWorld (its jar is inside the wheel). Installed only when `java` is missing.
+if ! command -v java >/dev/null 2>&1; then
+  log "installing Java 17 (openjdk-17-jre-headless) for ScienceWorld"
+  sudo_=""
+  [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
+# ALFWorld games: unpack the trimmed json_2.1.1 archive and write each game.tw-pddl (stamped).
+# Override the archive with STEPWIRE_ALFWORLD_ARCHIVE, the output with ALFWORLD_DATA.
+alfworld_archive="${STEPWIRE_ALFWORLD_ARCHIVE:-$root/../shared/data/alfworld/alfworld-json_2.1.1-text.tar.gz}"
+if [ -f "$alfworld_archive" ] || [ -d "${ALFWORLD_DATA:-$root/.cache/alfworld}/json_2.1.1" ]; then
+  STEPWIRE_ALFWORLD_ARCHIVE="$alfworld_archive" "$venv/bin/python" scripts/prepare-alfworld.py
+else
+  log "ALFWorld archive not found ($alfworld_archive): skipping the ALFWorld games"
+fi
+
+# TextWorld games: a small default set per family, generated from fixed seeds by tw-make
+# (games already on disk are kept: reruns are instant).
+"$venv/bin/python" scripts/make-textworld-games.py \
+  --per-family "${STEPWIRE_TEXTWORLD_GAMES_PER_FAMILY:-4}" --jobs "${STEPWIRE_SETUP_JOBS:-2}"
+
+# ScienceWorld's task/split list, cached per package version (one JVM run of ~10 s, once).
+sw_version=$("$venv/bin/python" -c 'from importlib.metadata import version; print(version("scienceworld"))')
+if [ ! -f "$root/.cache/scienceworld/tasks-$sw_version.json" ]; then
+  log "listing ScienceWorld's tasks and variation splits (starts the JVM once)"
+  "$venv/bin/python" - <<'PY'
+import sys
+sys.path.insert(0, "bridges/scienceworld")
+import bridge
+env = bridge.ScienceWorld(expert=False)
+try:
+    print(f"[setup] {len(env.tasks())} ScienceWorld tasks", file=sys.stderr)
+finally:
+    env.close()
+PY
+fi
+log "done"

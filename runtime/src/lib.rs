@@ -4,3 +4,6 @@
 pub mod cli;
 pub mod server;
 pub mod policies;
+pub mod check_bridge;
+pub mod envs;
+pub mod runner;

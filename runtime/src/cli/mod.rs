@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand, each parsing its own arguments.
 
+pub mod run;
 pub mod schema;
 pub mod serve;
 
@@ -22,6 +23,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Serve the agent plane to hosts over stdio or WebSocket/HTTP.
     Serve(serve::ServeArgs),
+    /// Play episodes of an environment with a policy; record them and report the results.
+    Run(run::RunArgs),
 }
 
 /// Logs go to stderr, always: stdout may carry protocol.
@@ -34,6 +37,7 @@ pub fn init_tracing() {
 pub async fn main_with(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Schema(args) => schema::run(args),
+        Command::Run(args) => run::run(args).await,
         Command::Serve(args) => serve::run(args).await,
     }
 }

@@ -1,0 +1,172 @@
+"""The ScienceWorld bridge as a real subprocess over real pipes (the JVM included)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.join(REPO, "bridges"))
+from replay_check import BridgeClient, RpcError, play_expert  # noqa: E402
+
+PY = os.path.join(REPO, ".venv", "bin", "python") if os.path.exists(os.path.join(REPO, ".venv", "bin", "python")) \
+    else sys.executable
+CMD = [PY, os.path.join(REPO, "bridges", "scienceworld", "bridge.py"), "--jvm-heap", "1g"]
+
+
+def children(pid):
+    """Direct children of pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pids, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if alive(p)]
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    c = BridgeClient(CMD)
+    c.initialize()
+    yield c
+    assert c.close() == 0
+
+
+def test_capabilities_and_tasks(bridge):
+    caps = bridge.init_result["capabilities"]["environment"]
+    assert caps["name"] == "scienceworld"
+    assert caps["admissibleActions"] and caps["expertAction"] and caps["seededReset"]
+    assert caps["observationParts"] == ["look", "inventory"]
+    assert "simplifications" in caps["resetOptions"]
+    tasks = {t["id"]: t for t in bridge.tasks()}
+    assert len(tasks) == 30
+    assert {s["name"]: s["count"] for s in tasks["boil"]["splits"]} == {"train": 14, "dev": 7, "test": 9}
+    for t in tasks.values():
+        assert [s["name"] for s in t["splits"]] == ["train", "dev", "test"]
+        assert all(s["count"] > 0 for s in t["splits"])
+
+
+@pytest.mark.parametrize("task,split,variation", [("find-living-thing", "train", 0), ("chemistry-mix", "dev", 1)])
+def test_gold_sequence_wins(bridge, task, split, variation):
+    res = play_expert(bridge, task, split, variation, max_steps=500)
+    assert res["won"] and res["score"] == 100, res
+
+
+def test_step_result_and_parts(bridge):
+    r = bridge.reset("boil", "test", 2)
+    assert r["maxScore"] == 100 and r["variation"] == 2
+    assert "boil" in r["taskDescription"]
+    assert set(r["observation"]["parts"]) == {"look", "inventory"}
+    assert r["_meta"]["variationIdx"] >= 0
+    s = bridge.step("look around")
+    assert s["done"] is False and s["won"] is False and s["score"] == 0
+    assert "This room is called" in s["observation"]["text"]
+    assert "inventory" in s["observation"]["parts"]["inventory"]
+
+
+def test_invalid_action_is_an_error_and_changes_nothing(bridge):
+    bridge.reset("melt", "train", 0)
+    before = bridge.step("look around")["observation"]
+    with pytest.raises(RpcError) as e:
+        bridge.step("fly to the moon")
+    assert e.value.code == -31001
+    after = bridge.step("look around")["observation"]
+    assert before == after
+
+
+def test_seeded_reset_repeats(bridge):
+    runs = []
+    for _ in range(2):
+        r = bridge.reset("freeze", "train", seed=7)
+        obs = [r["observation"], r["variation"]]
+        for _ in range(4):
+            a = bridge.expert()
+            obs.append(bridge.step(a))
+        runs.append(obs)
+    assert runs[0] == runs[1]
+
+
+def test_admissible_and_expert(bridge):
+    bridge.reset("boil", "train", 0)
+    acts = bridge.admissible()
+    assert len(acts) > 10 and "look around" in acts
+    first = bridge.expert()
+    bridge.step("inventory")  # off the gold path: lenient mode keeps the next gold action
+    assert bridge.expert() == first
+    bridge.reset("boil", "train", 0, options={"expertMode": "strict"})
+    bridge.step("inventory")
+    with pytest.raises(RpcError) as e:
+        bridge.expert()
+    assert e.value.code == -31007
+
+
+def test_simplifications_easy(bridge):
+    r = bridge.reset("boil", "train", 0, options={"simplifications": "easy"})
+    assert "teleportAction" in r["_meta"]["simplifications"]
+    assert any(a.startswith("teleport to") for a in bridge.admissible())
+    with pytest.raises(RpcError) as e:
+        bridge.reset("boil", "train", 0, options={"simplifications": "noSuchThing"})
+    assert e.value.code == -32602
+
+
+def _start_with_jvm():
+    c = BridgeClient(CMD, start_new_session=True)
+    c.initialize()
+    c.reset("boil", "train", 0)
+    jvms = children(c.proc.pid)
+    assert jvms, "the JVM should be a child of the bridge"
+    return c, jvms
+
+
+def test_shutdown_leaves_no_jvm():
+    c, jvms = _start_with_jvm()
+    assert c.close() == 0
+    assert wait_gone(jvms) == []
+
+
+def test_killed_bridge_leaves_no_jvm():
+    c, jvms = _start_with_jvm()
+    os.kill(c.proc.pid, signal.SIGKILL)
+    c.proc.wait(10)
+    assert wait_gone(jvms) == []
+
+
+def test_killed_parent_leaves_no_bridge_or_jvm():
+    # parent = a Python process that starts the bridge, tells us the pids, then waits; SIGKILL it.
+    script = (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from replay_check import BridgeClient\n"
+        "c = BridgeClient(%r); c.initialize(); c.reset('boil', 'train', 0)\n"
+        "import test_scienceworld_bridge as t\n"
+        "print(c.proc.pid, *t.children(c.proc.pid), flush=True)\n"
+        "time.sleep(600)\n"
+    ) % (os.path.join(REPO, "bridges"), CMD)
+    parent = subprocess.Popen([PY, "-c", script], stdout=subprocess.PIPE, cwd=HERE, start_new_session=True)
+    pids = [int(x) for x in parent.stdout.readline().split()]
+    assert len(pids) >= 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(10)
+    assert wait_gone(pids, 20) == []

@@ -1,0 +1,110 @@
+//! Which policies a run uses: the environment's expert with a rule-based planner and progress
+//! tracker, or an agent loaded through [`load_policy`] (`rules`, or a model directory).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use stepwire_sdk::controller::{ActionSource, Policies};
+use stepwire_sdk::policy::{Agent, HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
+use stepwire_sdk::protocol::{
+    ActParams, ActResult, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult,
+};
+use stepwire_sdk::rules::{RecentActionsProgress, WholeTaskPlanner};
+use tokio_util::sync::CancellationToken;
+
+use crate::policies::Device;
+
+/// `--policy`: `expert`, or anything [`load_policy`] understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySpec {
+    Expert,
+    Loaded(String),
+}
+
+impl PolicySpec {
+    pub fn parse(s: &str) -> PolicySpec {
+        if s == "expert" {
+            PolicySpec::Expert
+        } else {
+            PolicySpec::Loaded(s.to_string())
+        }
+    }
+
+    /// For the report.
+    pub fn label(&self) -> String {
+        match self {
+            PolicySpec::Expert => "expert".into(),
+            PolicySpec::Loaded(s) => s.clone(),
+        }
+    }
+}
+
+/// Loads the agent `--policy` names (all three roles): `rules`, or an exported model directory.
+///
+/// The hook model policies plug into. It goes through [`crate::policies::load`], the loader
+/// `stepwire serve` uses too, so wiring stepwire-onnx there makes `stepwire run --policy <dir>`
+/// work as well. Called once per run; the agent is shared by every worker (`--jobs`), so it must
+/// be safe to call concurrently.
+pub fn load_policy(spec: &str, device: Device) -> anyhow::Result<Arc<dyn Agent>> {
+    Ok(crate::policies::load(spec, device)?.agent)
+}
+
+/// The policies of a run, shared by its workers.
+#[derive(Clone)]
+pub enum RunPolicies {
+    Expert { high: Arc<WholeTaskPlanner>, progress: Arc<RecentActionsProgress> },
+    Agent(AgentRoles),
+}
+
+impl RunPolicies {
+    pub fn load(spec: &PolicySpec, device: Device) -> anyhow::Result<RunPolicies> {
+        Ok(match spec {
+            PolicySpec::Expert => RunPolicies::Expert {
+                high: Arc::new(WholeTaskPlanner),
+                progress: Arc::new(RecentActionsProgress::default()),
+            },
+            PolicySpec::Loaded(s) => RunPolicies::Agent(AgentRoles(load_policy(s, device)?)),
+        })
+    }
+
+    /// Borrowed for one episode.
+    pub fn borrow(&self) -> Policies<'_> {
+        match self {
+            RunPolicies::Expert { high, progress } => Policies {
+                high: high.as_ref(),
+                low: ActionSource::EnvironmentExpert,
+                progress: progress.as_ref(),
+            },
+            RunPolicies::Agent(a) => Policies { high: a, low: ActionSource::Policy(a), progress: a },
+        }
+    }
+}
+
+/// An `Arc<dyn Agent>` seen as each of the three role traits.
+#[derive(Clone)]
+pub struct AgentRoles(pub Arc<dyn Agent>);
+
+#[async_trait]
+impl HighLevelPolicy for AgentRoles {
+    async fn plan(&self, p: &PlanParams, c: &CancellationToken) -> Result<PlanResult, PolicyError> {
+        self.0.plan(p, c).await
+    }
+}
+
+#[async_trait]
+impl LowLevelPolicy for AgentRoles {
+    async fn act(&self, p: &ActParams, c: &CancellationToken) -> Result<ActResult, PolicyError> {
+        self.0.act(p, c).await
+    }
+}
+
+#[async_trait]
+impl ProgressPolicy for AgentRoles {
+    async fn update(
+        &self,
+        p: &ProgressUpdateParams,
+        c: &CancellationToken,
+    ) -> Result<ProgressUpdateResult, PolicyError> {
+        self.0.update(p, c).await
+    }
+}

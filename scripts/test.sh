@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test of the project, in stages; stops at nothing, reports every stage, and exits
+# non-zero when any stage failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TERM_COLOR=never
+
+scripts/setup.sh || { echo "setup failed"; exit 1; }
+export STEPWIRE_PYTHON="$root/.venv/bin/python"
+export ALFWORLD_DATA="${ALFWORLD_DATA:-$root/.cache/alfworld}"
+py="$STEPWIRE_PYTHON"
+
+passed=0; failed=0; failures=()
+stage() {
+  local name=$1; shift
+  printf '\n==> %s\n' "$name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); printf '<== %s: ok (%ss)\n' "$name" $((SECONDS - t0))
+  else
+    failed=$((failed + 1)); failures+=("$name"); printf '<== %s: FAILED (%ss)\n' "$name" $((SECONDS - t0))
+  fi
+}
+
+stage "format" cargo fmt --all -- --check
+stage "build" cargo build --workspace --all-targets
+stage "clippy" cargo clippy --workspace --all-targets -q -- -D warnings
+stage "schemas are current" cargo run -q -p stepwire-runtime -- schema --check
+stage "rust tests" cargo test --workspace -q
+stage "cuda feature builds" cargo check -q -p stepwire-runtime --features cuda
+stage "python bridge sdk tests" "$py" -m pytest -q bridges/python/tests
+stage "environment bridge tests" "$py" -m pytest -q bridges/scienceworld/tests bridges/alfworld/tests bridges/textworld/tests
+
+stepwire=target/debug/stepwire
+for bridge in lockbox python-example scienceworld alfworld textworld; do
+  stage "check-bridge $bridge" "$stepwire" check-bridge --env "$bridge"
+done
+
+stage "episodes: scienceworld expert" "$stepwire" run --env scienceworld --policy expert --split dev --episodes 3 --seed 1 --max-steps 120 --jobs 1 --min-success 1.0 --no-record
+stage "episodes: alfworld expert" "$stepwire" run --env alfworld --policy expert --split valid_unseen --episodes 3 --seed 1 --max-steps 60 --jobs 2 --min-success 0.6 --no-record
+stage "episodes: textworld expert" "$stepwire" run --env textworld --policy expert --episodes 3 --max-steps 60 --jobs 2 --min-success 1.0 --no-record
+stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --no-record
+
+printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
+for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
