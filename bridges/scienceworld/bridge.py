@@ -33,8 +33,8 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent(sig: int = signal.SIGKILL) -> None:
     """prctl(PR_SET_PDEATHSIG): the kernel sends `sig` to this process when the thread that
-    started it ends. Used in the JVM's preexec_fn (the bridge's worker thread lives as long as the
-    bridge) and by the bridge for itself (so it goes when stepwire goes)."""
+    started it ends. Used in the JVM's preexec_fn: the JVM is always started from the bridge's
+    request worker thread, which lives as long as the bridge."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
@@ -334,7 +334,9 @@ def main() -> None:
                     help="skip gold-path generation at reset (faster resets; no env/expertAction)")
     ap.add_argument("--cache-dir", default=None, help="where the task/split list is cached (default .cache/scienceworld)")
     args = ap.parse_args()
-    _die_with_parent(signal.SIGTERM)  # stepwire gone => we go (and take the JVM with us)
+    # No PDEATHSIG for the bridge itself: it would fire when the *thread* that spawned us ends
+    # (a host's short-lived pool thread, say). When the host dies our stdin closes: serve()
+    # returns and the JVM is closed below.
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _on_signal)
     atexit.register(JVM.close_all)

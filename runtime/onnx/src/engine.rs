@@ -8,6 +8,7 @@
 //! taken from the queue whenever the batch has room, so no request waits for another to finish.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,6 +39,29 @@ impl Default for BatchOptions {
     }
 }
 
+/// Counters of a worker, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Prefill passes (one per admitted request).
+    pub prefills: AtomicU64,
+    /// Prompt tokens computed by prefills (cached prefix tokens excluded).
+    pub prefill_tokens: AtomicU64,
+    /// Decode passes.
+    pub decode_steps: AtomicU64,
+    /// Sum over decode passes of the rows in the batch.
+    pub decode_rows: AtomicU64,
+    /// Largest batch decoded together.
+    pub max_rows: AtomicU64,
+}
+
+impl EngineStats {
+    /// `(prefills, prefill_tokens, decode_steps, decode_rows, max_rows)`.
+    pub fn snapshot(&self) -> [u64; 5] {
+        [&self.prefills, &self.prefill_tokens, &self.decode_steps, &self.decode_rows, &self.max_rows]
+            .map(|a| a.load(Ordering::Relaxed))
+    }
+}
+
 /// Delivers a request's result.
 pub type Reply = Box<dyn FnOnce(Result<Generation>) + Send>;
 
@@ -56,6 +80,7 @@ pub struct Engine {
     tx: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     pub tokenizer: Arc<TextTokenizer>,
+    pub stats: Arc<EngineStats>,
 }
 
 impl Engine {
@@ -81,11 +106,13 @@ impl Engine {
         batch.max_batch = batch.max_batch.max(1);
         let (tx, rx) = mpsc::channel();
         let tok = tokenizer.clone();
+        let stats = Arc::new(EngineStats::default());
+        let worker_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("stepwire-onnx".into())
-            .spawn(move || Worker { decoder, tok, cache, batch }.run(rx))
+            .spawn(move || Worker { decoder, tok, cache, batch, stats: worker_stats }.run(rx))
             .map_err(|e| OnnxError::Inference(format!("cannot start the worker thread: {e}")))?;
-        Ok(Engine { tx: Some(tx), thread: Some(thread), tokenizer })
+        Ok(Engine { tx: Some(tx), thread: Some(thread), tokenizer, stats })
     }
 
     /// Queues a job; its reply is called exactly once.
@@ -130,6 +157,7 @@ struct Worker {
     tok: Arc<TextTokenizer>,
     cache: PrefixCache,
     batch: BatchOptions,
+    stats: Arc<EngineStats>,
 }
 
 impl Worker {
@@ -211,7 +239,11 @@ impl Worker {
             }
         };
         let (fwd, cached) = match result {
-            Ok(r) => r,
+            Ok(r) => {
+                self.stats.prefills.fetch_add(1, Ordering::Relaxed);
+                self.stats.prefill_tokens.fetch_add((prompt.len() - r.1) as u64, Ordering::Relaxed);
+                r
+            }
             Err(e) => {
                 reply(Err(e));
                 return None;
@@ -274,6 +306,9 @@ impl Worker {
         let pos: Vec<i64> = rows.iter().map(|r| r.valid as i64).collect();
         let fwd = self.decoder.forward(&ids, &mask, &pos, past)?;
         *kv = Some(fwd.kv);
+        self.stats.decode_steps.fetch_add(1, Ordering::Relaxed);
+        self.stats.decode_rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.stats.max_rows.fetch_max(rows.len() as u64, Ordering::Relaxed);
         for (i, r) in rows.iter_mut().enumerate() {
             r.valid += 1;
             let logits = &fwd.last_logits[i * fwd.vocab..(i + 1) * fwd.vocab];

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use ort::environment::Environment;
 use tracing::{debug, info};
@@ -15,34 +15,35 @@ use crate::error::{OnnxError, Result};
 const FIX: &str = "run scripts/setup.sh (it installs onnxruntime==1.31.1 into .venv), or set \
                    ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31 or newer";
 
-static ENV: OnceLock<std::result::Result<(Environment, PathBuf), String>> = OnceLock::new();
+static ENV: Mutex<Option<(Environment, PathBuf)>> = Mutex::new(None);
 
-/// The process-wide ONNX Runtime environment, loading the library on first use.
+/// The process-wide ONNX Runtime environment, loading the library on first use. A failure is
+/// not remembered: after fixing the installation, the next call tries again.
 ///
 /// Other crates that create ONNX Runtime sessions should use this environment: ONNX Runtime allows
 /// one per process.
 pub fn environment() -> Result<Environment> {
-    let r = ENV.get_or_init(|| {
-        let path = find_library()?;
-        let builder = ort::init_from(&path)
-            .map_err(|e| format!("cannot load {}: {e}; {FIX}", path.display()))?;
-        let env = builder
-            .with_name("stepwire")
-            .with_telemetry(false)
-            .build()
-            .map_err(|e| format!("cannot create the environment: {e}"))?;
-        info!(library = %path.display(), "ONNX Runtime loaded");
-        Ok((env, path))
-    });
-    match r {
-        Ok((env, _)) => Ok(env.clone()),
-        Err(e) => Err(OnnxError::Library(e.clone())),
+    let mut guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((env, _)) = guard.as_ref() {
+        return Ok(env.clone());
     }
+    let path = find_library().map_err(OnnxError::Library)?;
+    let builder = ort::init_from(&path)
+        .map_err(|e| OnnxError::Library(format!("cannot load {}: {e}; {FIX}", path.display())))?;
+    let env = builder
+        .with_name("stepwire")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| OnnxError::Library(format!("cannot create the environment: {e}")))?;
+    info!(library = %path.display(), "ONNX Runtime loaded");
+    *guard = Some((env.clone(), path));
+    Ok(env)
 }
 
 /// The path of the loaded library, once [`environment`] has succeeded.
-pub fn library_path() -> Option<&'static Path> {
-    ENV.get().and_then(|r| r.as_ref().ok()).map(|(_, p)| p.as_path())
+pub fn library_path() -> Option<PathBuf> {
+    let guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    guard.as_ref().map(|(_, p)| p.clone())
 }
 
 /// Where `libonnxruntime.so` is, by the discovery order of this module.

@@ -168,6 +168,12 @@ impl OnnxPolicy {
         self.inner.roles.get(&role).map_or(0, |r| r.cached_prefix_tokens)
     }
 
+    /// Counters of the worker serving `role`.
+    pub fn stats(&self, role: Role) -> Option<&crate::engine::EngineStats> {
+        let r = self.inner.roles.get(&role)?;
+        Some(&self.inner.engines[r.engine].stats)
+    }
+
     /// What the agent server announces for this policy.
     pub fn capabilities(&self) -> AgentCapabilities {
         AgentCapabilities {

@@ -15,6 +15,7 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::handler::{Handler, NoHandler, NotificationContext, RequestContext};
 use super::message::{classify, Incoming};
@@ -71,6 +72,8 @@ struct Inner {
     next_id: AtomicI64,
     stop: CancellationToken,
     finished: CancellationToken,
+    /// Incoming requests and the notification task: waited for at end of input.
+    tasks: TaskTracker,
     opts: ConnectionOptions,
 }
 
@@ -98,13 +101,14 @@ impl Connection {
                 next_id: AtomicI64::new(1),
                 stop: CancellationToken::new(),
                 finished: CancellationToken::new(),
+                tasks: TaskTracker::new(),
                 opts,
             }),
         };
         let handler: Arc<dyn Handler> = Arc::new(handler);
         let (reader, writer) = transport.split();
         tokio::spawn(write_loop(conn.clone(), writer, out_rx));
-        tokio::spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
+        conn.inner.tasks.spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
         tokio::spawn(read_loop(conn.clone(), reader, handler, notif_tx));
         conn
     }
@@ -186,12 +190,7 @@ impl Connection {
     /// Stops reading, sends what is queued, then closes the output. Pending calls fail;
     /// incoming requests still running are not answered.
     pub fn close(&self) {
-        let pending = {
-            let mut shared = self.lock();
-            shared.closed.get_or_insert_with(|| "connection closed locally".into());
-            std::mem::take(&mut shared.pending)
-        };
-        drop(pending);
+        self.fail_pending("connection closed locally");
         self.inner.stop.cancel();
     }
 
@@ -229,16 +228,19 @@ impl Connection {
         self.inner.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Marks the connection closed: pending calls fail, incoming work is cancelled.
-    fn fail_all(&self, reason: &str) {
-        let (pending, inflight) = {
+    /// Marks the connection closed: pending outgoing calls fail (no answer can come).
+    fn fail_pending(&self, reason: &str) {
+        let pending = {
             let mut shared = self.lock();
-            if shared.closed.is_none() {
-                shared.closed = Some(reason.to_string());
-            }
-            (std::mem::take(&mut shared.pending), std::mem::take(&mut shared.inflight))
+            shared.closed.get_or_insert_with(|| reason.to_string());
+            std::mem::take(&mut shared.pending)
         };
         drop(pending); // dropping the senders wakes every waiter with "closed"
+    }
+
+    /// Cancels every incoming request still running.
+    fn cancel_inflight(&self) {
+        let inflight = std::mem::take(&mut self.lock().inflight);
         inflight.values().for_each(CancellationToken::cancel);
     }
 
@@ -287,7 +289,7 @@ impl Connection {
         // The synchronous part runs here, in arrival order; its panic is caught too.
         let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.request(ctx, params)));
         let conn = self.clone();
-        tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             let result = match fut {
                 Err(panic) => Err(panic_error(&method, panic)),
                 Ok(fut) => tokio::select! {
@@ -350,7 +352,16 @@ async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<d
         }
     };
     tracing::debug!(peer = conn.name(), "reader done: {reason}");
-    conn.fail_all(&reason);
+    conn.fail_pending(&reason);
+    // Input is over, but what already arrived is still served: queued notifications run and
+    // running requests are answered (a peer may half-close after its last request).
+    drop(notif_tx);
+    conn.inner.tasks.close();
+    tokio::select! {
+        _ = conn.inner.tasks.wait() => {}
+        _ = conn.inner.stop.cancelled() => {}
+    }
+    conn.cancel_inflight();
     conn.inner.stop.cancel();
 }
 
@@ -364,7 +375,8 @@ async fn write_loop(conn: Connection, mut writer: TransportWriter, mut rx: mpsc:
         let Some(msg) = msg else { break };
         if let Err(e) = writer.send(msg).await {
             tracing::debug!(peer = conn.name(), "write failed: {e}");
-            conn.fail_all(&format!("cannot write to peer: {e}"));
+            conn.fail_pending(&format!("cannot write to peer: {e}"));
+            conn.cancel_inflight();
             conn.inner.stop.cancel();
             break;
         }
@@ -384,12 +396,8 @@ async fn notification_loop(
     handler: Arc<dyn Handler>,
     mut rx: mpsc::UnboundedReceiver<(String, Option<Value>)>,
 ) {
-    loop {
-        let next = tokio::select! {
-            _ = conn.inner.stop.cancelled() => None,
-            next = rx.recv() => next,
-        };
-        let Some((method, params)) = next else { break };
+    // Ends when the reader drops the queue, after running what is queued.
+    while let Some((method, params)) = rx.recv().await {
         let ctx = NotificationContext { connection: conn.clone() };
         let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.notification(ctx, &method, params)));
         let outcome = match fut {

@@ -1,0 +1,95 @@
+//! Bad manifests, missing or corrupt model files: clear errors, never panics.
+
+mod common;
+
+use std::path::Path;
+
+use common::{init_logs, models_dir};
+use stepwire_onnx::{LoadOptions, OnnxError, OnnxPolicy};
+
+/// A copy of tiny-llama's manifest and tokenizer in a temp dir, with `model.onnx` as given.
+fn fixture_dir(manifest: &str, model: Option<&[u8]>) -> tempfile::TempDir {
+    let src = models_dir().join("tiny-llama");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stepwire.toml"), manifest).unwrap();
+    std::fs::copy(src.join("tokenizer.json"), dir.path().join("tokenizer.json")).unwrap();
+    match model {
+        Some(bytes) => std::fs::write(dir.path().join("model.onnx"), bytes).unwrap(),
+        None => {
+            std::fs::copy(src.join("model.onnx"), dir.path().join("model.onnx")).unwrap();
+        }
+    }
+    dir
+}
+
+fn good_manifest() -> String {
+    std::fs::read_to_string(models_dir().join("tiny-llama/stepwire.toml")).unwrap()
+}
+
+fn load_err(dir: &Path) -> String {
+    init_logs();
+    match OnnxPolicy::load(dir, LoadOptions::default()) {
+        Ok(_) => panic!("{} loaded", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn missing_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = load_err(dir.path());
+    assert!(e.contains("no stepwire.toml"), "{e}");
+}
+
+#[test]
+fn manifest_errors_name_the_field() {
+    let cases: Vec<(String, &str)> = vec![
+        ("[model\nonnx=".into(), "invalid manifest"),
+        (good_manifest().replace("onnx = \"model.onnx\"\n", ""), "onnx"),
+        (good_manifest().replace("roles = [\"high\", \"low\", \"progress\"]", "roles = [\"middle\"]"), "model.roles"),
+        (good_manifest().replace("{subtask}", "{subtsk}"), "templates.low: unknown placeholder {subtsk}"),
+        (good_manifest().replace("{task}", "{task"), "templates.high"),
+        (good_manifest().replace("max_new_tokens = { high = 24", "max_new_tokens = { high = 0"), "max_new_tokens"),
+        (good_manifest().replace("eos_token = \"</s>\"", "eos_token = \"<eos>\""), "eos_token"),
+        (good_manifest().replace("onnx = \"model.onnx\"", "onnx = \"nope.onnx\""), "model.onnx: model file"),
+        (good_manifest().replace("[low]", "[low]\nbogus = 1"), "bogus"),
+        (good_manifest() + "\n[roles.low]\nonnx = \"low.onnx\"\n", "roles.low.onnx"),
+    ];
+    for (text, want) in cases {
+        let dir = fixture_dir(&text, None);
+        let e = load_err(dir.path());
+        assert!(e.contains(want), "expected {want:?} in: {e}");
+        assert!(e.contains("stepwire.toml") || e.contains("tokenizer.json"), "names the file: {e}");
+    }
+}
+
+#[test]
+fn corrupt_onnx_file() {
+    for bytes in [&b"not an onnx model"[..], &[][..]] {
+        let dir = fixture_dir(&good_manifest(), Some(bytes));
+        let e = load_err(dir.path());
+        assert!(e.contains("model.onnx") && e.contains("not a loadable ONNX model"), "{e}");
+    }
+}
+
+#[test]
+fn per_role_model_override_loads() {
+    let text = good_manifest() + "\n[roles.low]\nonnx = \"low/model.onnx\"\n";
+    let dir = fixture_dir(&text, None);
+    std::fs::create_dir(dir.path().join("low")).unwrap();
+    std::fs::copy(models_dir().join("tiny-qwen2/model.onnx"), dir.path().join("low/model.onnx")).ok();
+    if !dir.path().join("low/model.onnx").is_file() {
+        return;
+    }
+    init_logs();
+    let p = OnnxPolicy::load(dir.path(), LoadOptions::default()).unwrap();
+    assert_eq!(p.manifest().models.len(), 2);
+    assert!(p.cached_prefix_tokens(stepwire_sdk::protocol::Role::Low) > 0);
+}
+
+#[test]
+fn error_converts_to_policy_error() {
+    use stepwire_sdk::policy::PolicyError;
+    assert!(matches!(PolicyError::from(OnnxError::Cancelled), PolicyError::Cancelled));
+    assert!(matches!(PolicyError::from(OnnxError::InvalidInput("x".into())), PolicyError::InvalidInput(_)));
+}
