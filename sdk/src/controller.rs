@@ -225,6 +225,10 @@ pub async fn play_episode<E: Environment + ?Sized>(
                 action: prev,
                 observation: observation.clone(),
             };
+            // The action's own transition first, then the progress it led to.
+            if let Some(act) = open_act.take() {
+                rec.close_act(act, progress.clone());
+            }
             rec.emit(
                 steps.saturating_sub(1),
                 LevelTransition::Progress { state: pstate, progress: progress.clone() },
@@ -232,9 +236,6 @@ pub async fn play_episode<E: Environment + ?Sized>(
                 false,
                 result.usage.progress,
             );
-            if let Some(act) = open_act.take() {
-                rec.close_act(act, progress.clone());
-            }
         }
         if let Some(subtask) = &result.decisions.planned_subtask {
             let hstate = HighState {

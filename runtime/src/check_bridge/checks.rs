@@ -274,7 +274,7 @@ async fn play(s: &mut Session, caps: &Value, reset: &Value, actions: Option<&[St
                 Some(a) => a.clone(),
                 None => break,
             },
-            None => pick_action(s, caps).await?,
+            None => replay_action(s, caps, i).await?,
         };
         let r = s.call("env/step", Some(json!({"action": action}))).await?;
         let done = r.get("done").and_then(Value::as_bool).unwrap_or(false);
@@ -285,6 +285,24 @@ async fn play(s: &mut Session, caps: &Value, reset: &Value, actions: Option<&[St
         }
     }
     Ok((strip_meta(start), taken, results))
+}
+
+/// The expert's action when there is one (it changes the state), else a rotating admissible one.
+async fn replay_action(s: &mut Session, caps: &Value, i: usize) -> anyhow::Result<String> {
+    if announces(caps, "expertAction") {
+        let r = s.call("env/expertAction", Some(json!({}))).await?;
+        if let Some(a) = r.get("action").and_then(Value::as_str) {
+            return Ok(a.to_string());
+        }
+    }
+    if announces(caps, "admissibleActions") {
+        let r = s.call("env/admissibleActions", Some(json!({}))).await?;
+        let list = r.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
+        if let Some(a) = list.get(i % list.len().max(1)).and_then(Value::as_str) {
+            return Ok(a.to_string());
+        }
+    }
+    Ok("look".into())
 }
 
 fn strip_meta(mut v: Value) -> Value {

@@ -218,10 +218,6 @@ impl Session {
         Ok(result)
     }
 
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
     /// Waits for the process to exit.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         tokio::time::timeout(within, self.child.wait()).await.ok()?.ok()

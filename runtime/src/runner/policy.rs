@@ -52,7 +52,10 @@ pub fn load_policy(spec: &str, device: Device) -> anyhow::Result<Arc<dyn Agent>>
 /// The policies of a run, shared by its workers.
 #[derive(Clone)]
 pub enum RunPolicies {
-    Expert { high: Arc<WholeTaskPlanner>, progress: Arc<RecentActionsProgress> },
+    Expert {
+        high: Arc<WholeTaskPlanner>,
+        progress: Arc<RecentActionsProgress>,
+    },
     Agent(AgentRoles),
 }
 
@@ -75,7 +78,11 @@ impl RunPolicies {
                 low: ActionSource::EnvironmentExpert,
                 progress: progress.as_ref(),
             },
-            RunPolicies::Agent(a) => Policies { high: a, low: ActionSource::Policy(a), progress: a },
+            RunPolicies::Agent(a) => Policies {
+                high: a,
+                low: ActionSource::Policy(a),
+                progress: a,
+            },
         }
     }
 }

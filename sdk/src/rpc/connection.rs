@@ -292,10 +292,11 @@ impl Connection {
         self.inner.tasks.spawn(async move {
             let result = match fut {
                 Err(panic) => Err(panic_error(&method, panic)),
+                // Cancel first: a handler that stops because of the token still gets -32800.
                 Ok(fut) => tokio::select! {
                     biased;
-                    r = AssertUnwindSafe(fut).catch_unwind() => r.unwrap_or_else(|p| Err(panic_error(&method, p))),
                     _ = cancel.cancelled() => Err(RpcError::cancelled()),
+                    r = AssertUnwindSafe(fut).catch_unwind() => r.unwrap_or_else(|p| Err(panic_error(&method, p))),
                 },
             };
             conn.lock().inflight.remove(&id);
