@@ -709,6 +709,7 @@ fn a_hung_bridge_is_killed_and_replaced() {
 }
 
 /// Starts a slow run in the background and waits until `n` episodes are recorded.
+#[allow(clippy::zombie_processes)] // the caller waits for the returned child
 fn start_slow_run(proxy: &Proxy, dir: &Path, n: usize) -> (std::process::Child, usize) {
     let env = proxy.env("slow");
     let child = Command::new(STEPWIRE)

@@ -100,7 +100,10 @@ impl Default for LspCodec {
 
 impl LspCodec {
     pub fn new(max_size: usize) -> Self {
-        LspCodec { max_size, state: State::Header }
+        LspCodec {
+            max_size,
+            state: State::Header,
+        }
     }
 
     pub fn max_size(&self) -> usize {
@@ -132,15 +135,18 @@ impl LspCodec {
             }
             let text = std::str::from_utf8(line)
                 .map_err(|_| FrameError::BadHeaderLine(String::from_utf8_lossy(line).into()))?;
-            let (name, value) =
-                text.split_once(':').ok_or_else(|| FrameError::BadHeaderLine(clip(text)))?;
+            let (name, value) = text
+                .split_once(':')
+                .ok_or_else(|| FrameError::BadHeaderLine(clip(text)))?;
             let name = name.trim();
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(FrameError::BadHeaderLine(clip(text)));
             }
             if name.eq_ignore_ascii_case("content-length") {
                 let value = value.trim();
-                let n = value.parse::<usize>().map_err(|_| FrameError::BadLength(clip(value)))?;
+                let n = value
+                    .parse::<usize>()
+                    .map_err(|_| FrameError::BadLength(clip(value)))?;
                 length = Some(n);
             }
             // Content-Type and any other header are tolerated and ignored.
@@ -165,12 +171,17 @@ impl Decoder for LspCodec {
         loop {
             match self.state {
                 State::Header => {
-                    let Some(len) = self.decode_header(src)? else { return Ok(None) };
+                    let Some(len) = self.decode_header(src)? else {
+                        return Ok(None);
+                    };
                     if len > self.max_size {
                         // Answer now, before the body arrives: a peer that lied about the
                         // length gets its error instead of a silent wait.
                         self.state = State::Discard(len);
-                        return Ok(Some(Err(FrameError::Oversized { len, max: self.max_size })));
+                        return Ok(Some(Err(FrameError::Oversized {
+                            len,
+                            max: self.max_size,
+                        })));
                     }
                     self.state = State::Body(len);
                     src.reserve(len.saturating_sub(src.len()));

@@ -26,7 +26,9 @@ impl Lockbox {
     }
     fn names(&self, what: &str, pick: impl Fn(usize) -> bool) -> Vec<String> {
         let all = 0..self.colors.len();
-        all.filter(|&i| pick(i)).map(|i| format!("{} {what}", self.colors[i])).collect()
+        all.filter(|&i| pick(i))
+            .map(|i| format!("{} {what}", self.colors[i]))
+            .collect()
     }
     fn observe(&self, text: String) -> Observation {
         let held = self.names("key", |k| self.key_at[k] == HELD).join(", ");
@@ -57,10 +59,15 @@ impl Lockbox {
 impl Environment for Lockbox {
     fn capabilities(&self) -> EnvironmentCapabilities {
         let caps = EnvironmentCapabilities::named("lockbox").with_admissible_actions();
-        caps.with_expert_action().with_seeded_reset().with_observation_parts(["inventory"])
+        caps.with_expert_action()
+            .with_seeded_reset()
+            .with_observation_parts(["inventory"])
     }
     async fn tasks(&mut self) -> Result<Vec<TaskInfo>, EnvError> {
-        Ok(vec![TaskInfo::new("open-box", SPLITS), TaskInfo::new("find-key", SPLITS)])
+        Ok(vec![
+            TaskInfo::new("open-box", SPLITS),
+            TaskInfo::new("find-key", SPLITS),
+        ])
     }
     async fn reset(&mut self, p: ResetParams) -> Result<ResetResult, EnvError> {
         let split = p.split.as_deref().unwrap_or("train");
@@ -78,8 +85,13 @@ impl Environment for Lockbox {
         let (v, n) = (first + idx, 2 + (first + idx) as usize % 3);
         let mix = |i: usize| (v * 2_654_435_761 + i as u64 * 40_503) >> 7;
         let colors = (0..n).map(|i| COLORS[(i + v as usize / 3) % 5]).collect();
-        let key_at =
-            (0..n).map(|i| if i > 0 && mix(i) % 3 > 0 { mix(i + 9) as usize % i } else { FLOOR });
+        let key_at = (0..n).map(|i| {
+            if i > 0 && mix(i) % 3 > 0 {
+                mix(i + 9) as usize % i
+            } else {
+                FLOOR
+            }
+        });
         let open_task = p.task == "open-box";
         *self = Lockbox {
             colors,
@@ -89,7 +101,11 @@ impl Environment for Lockbox {
             steps: 0,
             done: Some(false),
         };
-        let goal = if open_task { "Open the # box." } else { "Find the # key and take it." };
+        let goal = if open_task {
+            "Open the # box."
+        } else {
+            "Find the # key and take it."
+        };
         let obs = self.observe(self.look());
         Ok(ResetResult::new(
             format!("lockbox-{v}"),
@@ -135,11 +151,18 @@ impl Environment for Lockbox {
             }
         };
         let t = self.colors.len() - 1;
-        let won = if self.open_task { self.open[t] } else { self.key_at[t] == HELD };
+        let won = if self.open_task {
+            self.open[t]
+        } else {
+            self.key_at[t] == HELD
+        };
         self.steps += 1;
         self.done = Some(won || self.steps >= 25);
-        let result =
-            StepResult::new(self.observe(text), f64::from(u8::from(won)), f64::from(u8::from(won)));
+        let result = StepResult::new(
+            self.observe(text),
+            f64::from(u8::from(won)),
+            f64::from(u8::from(won)),
+        );
         Ok(if won {
             result.done(true)
         } else if self.steps >= 25 {
@@ -150,10 +173,18 @@ impl Environment for Lockbox {
     }
     async fn admissible_actions(&mut self) -> Result<Vec<String>, EnvError> {
         self.done.ok_or(EnvError::NoEpisode)?;
-        let takes =
-            self.names("key", |k| self.reachable(k)).into_iter().map(|k| format!("take {k}"));
-        let opens = self.names("box", |b| !self.open[b]).into_iter().map(|b| format!("open {b}"));
-        Ok(std::iter::once("look".to_string()).chain(takes).chain(opens).collect())
+        let takes = self
+            .names("key", |k| self.reachable(k))
+            .into_iter()
+            .map(|k| format!("take {k}"));
+        let opens = self
+            .names("box", |b| !self.open[b])
+            .into_iter()
+            .map(|b| format!("open {b}"));
+        Ok(std::iter::once("look".to_string())
+            .chain(takes)
+            .chain(opens)
+            .collect())
     }
     async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
         let t = self.colors.len().wrapping_sub(1);

@@ -52,13 +52,25 @@ pub struct EngineStats {
     pub decode_rows: AtomicU64,
     /// Largest batch decoded together.
     pub max_rows: AtomicU64,
+    /// Time in prefill passes (ns).
+    pub prefill_ns: AtomicU64,
+    /// Time in decode passes (ns).
+    pub decode_ns: AtomicU64,
 }
 
 impl EngineStats {
-    /// `(prefills, prefill_tokens, decode_steps, decode_rows, max_rows)`.
-    pub fn snapshot(&self) -> [u64; 5] {
-        [&self.prefills, &self.prefill_tokens, &self.decode_steps, &self.decode_rows, &self.max_rows]
-            .map(|a| a.load(Ordering::Relaxed))
+    /// `[prefills, prefill_tokens, decode_steps, decode_rows, max_rows, prefill_ns, decode_ns]`.
+    pub fn snapshot(&self) -> [u64; 7] {
+        [
+            &self.prefills,
+            &self.prefill_tokens,
+            &self.decode_steps,
+            &self.decode_rows,
+            &self.max_rows,
+            &self.prefill_ns,
+            &self.decode_ns,
+        ]
+        .map(|a| a.load(Ordering::Relaxed))
     }
 }
 
@@ -227,6 +239,7 @@ impl Worker {
         }
         let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
         let mask = vec![1i64; ids.len()];
+        let t0 = Instant::now();
         let result = match self.cache.lookup(prefix_slot, &prompt) {
             Some(entry) => {
                 let p = entry.ids.len();
@@ -241,6 +254,7 @@ impl Worker {
         let (fwd, cached) = match result {
             Ok(r) => {
                 self.stats.prefills.fetch_add(1, Ordering::Relaxed);
+                self.stats.prefill_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.stats.prefill_tokens.fetch_add((prompt.len() - r.1) as u64, Ordering::Relaxed);
                 r
             }
@@ -304,7 +318,9 @@ impl Worker {
             mask.extend(std::iter::repeat_n(1i64, r.valid + 1));
         }
         let pos: Vec<i64> = rows.iter().map(|r| r.valid as i64).collect();
+        let t0 = Instant::now();
         let fwd = self.decoder.forward(&ids, &mask, &pos, past)?;
+        self.stats.decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         *kv = Some(fwd.kv);
         self.stats.decode_steps.fetch_add(1, Ordering::Relaxed);
         self.stats.decode_rows.fetch_add(rows.len() as u64, Ordering::Relaxed);

@@ -122,6 +122,10 @@ Environments by name:
   python-example  <python> examples/python-bridge/bridge.py
 <python> is $STEPWIRE_PYTHON, else <repo>/.venv/bin/python, else python3.
 
+Exit status: 0 when the run completed (even if episodes failed), 1 when it could not run (bad
+arguments, the bridge would not start), 2 when --min-success was not reached, 130/143 when
+stopped by SIGINT/SIGTERM (finished episodes are recorded; --resume continues).
+
 Examples:
   stepwire run --env lockbox --jobs 2 --json
   stepwire run --env scienceworld --tasks boil,melt --per-task 5 --max-steps 400

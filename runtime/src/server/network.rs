@@ -35,24 +35,27 @@ fn to_error_object(e: RpcError) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(e.code.code() as i32, e.message, e.data)
 }
 
+/// A request as the cancel registry knows it: its connection and its id, as JSON text.
+type RequestKey = (Option<ConnectionId>, String);
+
 /// In-flight requests by connection and id, so `$/cancelRequest` can find them.
 #[derive(Clone, Default)]
-struct InFlight(Arc<Mutex<HashMap<(Option<ConnectionId>, String), CancellationToken>>>);
+struct InFlight(Arc<Mutex<HashMap<RequestKey, CancellationToken>>>);
 
 impl InFlight {
-    fn key(conn: Option<ConnectionId>, id: &impl serde::Serialize) -> (Option<ConnectionId>, String) {
+    fn key(conn: Option<ConnectionId>, id: &impl serde::Serialize) -> RequestKey {
         (conn, serde_json::to_string(id).unwrap_or_default())
     }
 
-    fn insert(&self, key: (Option<ConnectionId>, String), token: CancellationToken) {
+    fn insert(&self, key: RequestKey, token: CancellationToken) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key, token);
     }
 
-    fn remove(&self, key: &(Option<ConnectionId>, String)) {
+    fn remove(&self, key: &RequestKey) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
-    fn cancel(&self, key: &(Option<ConnectionId>, String)) -> bool {
+    fn cancel(&self, key: &RequestKey) -> bool {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(key).map(|t| t.cancel()).is_some()
     }

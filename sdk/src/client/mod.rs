@@ -75,7 +75,10 @@ pub struct BridgeClient {
 
 impl std::fmt::Debug for BridgeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BridgeClient").field("name", &self.process.name).field("pid", &self.process.pid).finish()
+        f.debug_struct("BridgeClient")
+            .field("name", &self.process.name)
+            .field("pid", &self.process.pid)
+            .finish()
     }
 }
 
@@ -85,8 +88,12 @@ impl BridgeClient {
         let (process, transport) = BridgeProcess::spawn(&cmd, opts.stderr_tail_lines)
             .map_err(|e| EnvError::Crashed(format!("cannot start bridge `{}`: {e}", cmd.name)))?;
         let transport = transport.with_max_message_size(opts.max_message_size);
-        let conn_opts = ConnectionOptions { name: cmd.name.clone(), request_timeout: Some(opts.call_timeout) };
+        let conn_opts = ConnectionOptions {
+            name: cmd.name.clone(),
+            request_timeout: Some(opts.call_timeout),
+        };
         let conn = Connection::start_client(transport, conn_opts);
+        watch_exit(&process, &conn);
         let params = InitializeParams {
             protocol_version: PROTOCOL_VERSION,
             client_info: opts.client_info.clone(),
@@ -98,7 +105,10 @@ impl BridgeClient {
             process,
             info: InitializeResult {
                 protocol_version: PROTOCOL_VERSION,
-                server_info: PeerInfo { name: cmd.name.clone(), version: None },
+                server_info: PeerInfo {
+                    name: cmd.name.clone(),
+                    version: None,
+                },
                 capabilities: Default::default(),
                 meta: None,
             },
@@ -106,15 +116,25 @@ impl BridgeClient {
             opts,
         };
         let timeout = client.opts.initialize_timeout;
-        let info = client.call_with_timeout::<Initialize>(params, timeout).await?;
+        let info = client
+            .call_with_timeout::<Initialize>(params, timeout)
+            .await?;
         let caps = info.capabilities.environment.clone().ok_or_else(|| {
             EnvError::Rpc(RpcError::invalid_request(format!(
                 "bridge `{}` announced no environment capabilities",
                 cmd.name
             )))
         })?;
-        client.conn.notify::<Initialized>(InitializedParams::default()).map_err(|e| EnvError::Crashed(e.to_string()))?;
-        tracing::info!(bridge = cmd.name, env = caps.name, pid = client.process.pid, "bridge ready");
+        client
+            .conn
+            .notify::<Initialized>(InitializedParams::default())
+            .map_err(|e| EnvError::Crashed(e.to_string()))?;
+        tracing::info!(
+            bridge = cmd.name,
+            env = caps.name,
+            pid = client.process.pid,
+            "bridge ready"
+        );
         client.info = info;
         client.caps = caps;
         Ok(client)
@@ -141,7 +161,8 @@ impl BridgeClient {
 
     /// Calls method `M` with the configured timeout.
     pub async fn call<M: RequestMethod>(&self, params: M::Params) -> Result<M::Result, EnvError> {
-        self.call_with_timeout::<M>(params, self.opts.call_timeout).await
+        self.call_with_timeout::<M>(params, self.opts.call_timeout)
+            .await
     }
 
     /// Calls method `M`, waiting at most `timeout`.
@@ -150,7 +171,11 @@ impl BridgeClient {
         params: M::Params,
         timeout: Duration,
     ) -> Result<M::Result, EnvError> {
-        match self.conn.request_with_timeout::<M>(params, Some(timeout)).await {
+        match self
+            .conn
+            .request_with_timeout::<M>(params, Some(timeout))
+            .await
+        {
             Ok(result) => Ok(result),
             Err(e) => Err(self.env_error(e).await),
         }
@@ -159,7 +184,10 @@ impl BridgeClient {
     /// `shutdown`, `exit`, then waits for the process (killing its group after the timeout).
     pub async fn shutdown(self) -> Result<ExitStatus, EnvError> {
         let wait = self.opts.shutdown_timeout;
-        let answered = self.conn.request_with_timeout::<Shutdown>(None, Some(wait)).await;
+        let answered = self
+            .conn
+            .request_with_timeout::<Shutdown>(None, Some(wait))
+            .await;
         if let Err(e) = &answered {
             tracing::warn!(bridge = self.name(), "shutdown not answered cleanly: {e}");
         }
@@ -170,8 +198,13 @@ impl BridgeClient {
                 Ok(status)
             }
             None => {
-                tracing::warn!(bridge = self.name(), "bridge did not exit within {wait:?}; killing it");
-                self.process.kill().await.ok_or_else(|| EnvError::Crashed(format!("bridge `{}` could not be reaped", self.name())))
+                tracing::warn!(
+                    bridge = self.name(),
+                    "bridge did not exit within {wait:?}; killing it"
+                );
+                self.process.kill().await.ok_or_else(|| {
+                    EnvError::Crashed(format!("bridge `{}` could not be reaped", self.name()))
+                })
             }
         }
     }
@@ -202,6 +235,24 @@ impl BridgeClient {
     }
 }
 
+/// Ends the connection when the bridge process exits, even if its stdout stays open (a
+/// grandchild such as a JVM may hold it), and kills what is left of its process group.
+fn watch_exit(process: &BridgeProcess, conn: &Connection) {
+    let mut status = process.status_watch();
+    let conn = conn.clone();
+    let pid = process.pid;
+    tokio::spawn(async move {
+        let Ok(status) = status.wait_for(Option::is_some).await.map(|s| *s) else {
+            return;
+        };
+        // Give the reader a moment to take the last answers the bridge wrote before dying.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let status = status.map_or_else(|| "unknown status".into(), |s| s.to_string());
+        conn.close_with_reason(&format!("the bridge process exited ({status})"));
+        process::kill_group(pid);
+    });
+}
+
 #[async_trait]
 impl Environment for BridgeClient {
     fn capabilities(&self) -> EnvironmentCapabilities {
@@ -217,20 +268,30 @@ impl Environment for BridgeClient {
     }
 
     async fn step(&mut self, action: &str) -> Result<StepResult, EnvError> {
-        self.call::<EnvStep>(StepParams { action: action.into(), meta: None }).await
+        self.call::<EnvStep>(StepParams {
+            action: action.into(),
+            meta: None,
+        })
+        .await
     }
 
     async fn admissible_actions(&mut self) -> Result<Vec<String>, EnvError> {
         if !self.caps.admissible_actions {
             return Err(EnvError::Unsupported(EnvAdmissibleActions::NAME.into()));
         }
-        Ok(self.call::<EnvAdmissibleActions>(AdmissibleActionsParams::default()).await?.actions)
+        Ok(self
+            .call::<EnvAdmissibleActions>(AdmissibleActionsParams::default())
+            .await?
+            .actions)
     }
 
     async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
         if !self.caps.expert_action {
             return Err(EnvError::Unsupported(EnvExpertAction::NAME.into()));
         }
-        Ok(self.call::<EnvExpertAction>(ExpertActionParams::default()).await?.action)
+        Ok(self
+            .call::<EnvExpertAction>(ExpertActionParams::default())
+            .await?
+            .action)
     }
 }

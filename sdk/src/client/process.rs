@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::transport::Transport;
@@ -32,7 +33,13 @@ impl BridgeCommand {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "bridge".into());
-        BridgeCommand { name, program, args: Vec::new(), env: Vec::new(), cwd: None }
+        BridgeCommand {
+            name,
+            program,
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
     }
 
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -65,8 +72,8 @@ impl BridgeCommand {
 pub(crate) struct BridgeProcess {
     pub name: String,
     pub pid: Option<u32>,
-    child: tokio::sync::Mutex<Child>,
-    status: Mutex<Option<ExitStatus>>,
+    /// Set once the process has exited; a task owns the child and waits on it.
+    status: watch::Receiver<Option<ExitStatus>>,
     tail: Arc<Mutex<VecDeque<String>>>,
     stderr_done: CancellationToken,
 }
@@ -93,15 +100,32 @@ impl BridgeProcess {
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let stderr_done = CancellationToken::new();
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(forward_stderr(cmd.name.clone(), stderr, tail.clone(), tail_lines, stderr_done.clone()));
+            tokio::spawn(forward_stderr(
+                cmd.name.clone(),
+                stderr,
+                tail.clone(),
+                tail_lines,
+                stderr_done.clone(),
+            ));
         } else {
             stderr_done.cancel();
         }
+        let pid = child.id();
+        let (status_tx, status) = watch::channel(None);
+        let name = cmd.name.clone();
+        tokio::spawn(async move {
+            match child.wait().await {
+                Ok(s) => {
+                    tracing::debug!(bridge = name, "bridge process exited: {s}");
+                    let _ = status_tx.send(Some(s));
+                }
+                Err(e) => tracing::error!(bridge = name, "cannot wait for the bridge process: {e}"),
+            }
+        });
         let process = BridgeProcess {
             name: cmd.name.clone(),
-            pid: child.id(),
-            child: tokio::sync::Mutex::new(child),
-            status: Mutex::new(None),
+            pid,
+            status,
             tail,
             stderr_done,
         };
@@ -110,30 +134,33 @@ impl BridgeProcess {
 
     /// The exit status, waiting at most `wait` for the process to end.
     pub async fn exit_status(&self, wait: Duration) -> Option<ExitStatus> {
-        if let Some(status) = *self.status.lock().unwrap_or_else(|p| p.into_inner()) {
-            return Some(status);
-        }
-        let mut child = self.child.lock().await;
-        let status = tokio::time::timeout(wait, child.wait()).await.ok()?.ok()?;
-        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
-        Some(status)
+        let mut rx = self.status.clone();
+        let status = tokio::time::timeout(wait, rx.wait_for(Option::is_some))
+            .await
+            .ok()?
+            .ok()?;
+        *status
+    }
+
+    /// A receiver that sees the exit status once the process has ended.
+    pub fn status_watch(&self) -> watch::Receiver<Option<ExitStatus>> {
+        self.status.clone()
     }
 
     /// The last stderr lines, once stderr has ended (or after `wait`).
     pub async fn stderr_tail(&self, wait: Duration) -> Vec<String> {
         let _ = tokio::time::timeout(wait, self.stderr_done.cancelled()).await;
-        self.tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// SIGKILL to the bridge's whole process group.
     pub fn kill_group(&self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
-            use nix::sys::signal::{killpg, Signal};
-            use nix::unistd::Pid;
-            // ESRCH (group already gone) is the normal case after a clean exit.
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        kill_group(self.pid);
     }
 
     /// Kills the group and reaps the child.
@@ -177,4 +204,16 @@ async fn forward_stderr(
         }
     }
     done.cancel();
+}
+
+/// SIGKILL to the process group led by `pid` (the bridge was spawned as a group leader).
+pub(crate) fn kill_group(pid: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        use nix::sys::signal::{killpg, Signal};
+        // ESRCH (group already gone) is the normal case after a clean exit.
+        let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
 }

@@ -42,10 +42,17 @@ pub async fn serve<E: Environment + 'static>(env: E, transport: Transport) -> Se
     let handler = handler::EnvHandler::new(caps, jobs);
     let lifecycle = handler.lifecycle.clone();
     tokio::spawn(worker::run(env, queue));
-    let opts = ConnectionOptions { name, request_timeout: None };
+    let opts = ConnectionOptions {
+        name,
+        request_timeout: None,
+    };
     let conn = Connection::start(transport, handler, opts);
     let reason = conn.closed().await;
-    let exit_code = lifecycle.lock().map(|l| l.exit_code).unwrap_or_default().unwrap_or(0);
+    let exit_code = lifecycle
+        .lock()
+        .map(|l| l.exit_code)
+        .unwrap_or_default()
+        .unwrap_or(0);
     tracing::debug!(exit_code, "serve ended: {reason}");
     ServeOutcome { exit_code, reason }
 }

@@ -53,7 +53,10 @@ pub struct ConnectionOptions {
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
-        ConnectionOptions { name: "peer".into(), request_timeout: Some(Duration::from_secs(60)) }
+        ConnectionOptions {
+            name: "peer".into(),
+            request_timeout: Some(Duration::from_secs(60)),
+        }
     }
 }
 
@@ -85,7 +88,9 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("name", &self.inner.opts.name).finish()
+        f.debug_struct("Connection")
+            .field("name", &self.inner.opts.name)
+            .finish()
     }
 }
 
@@ -108,7 +113,9 @@ impl Connection {
         let handler: Arc<dyn Handler> = Arc::new(handler);
         let (reader, writer) = transport.split();
         tokio::spawn(write_loop(conn.clone(), writer, out_rx));
-        conn.inner.tasks.spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
+        conn.inner
+            .tasks
+            .spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
         tokio::spawn(read_loop(conn.clone(), reader, handler, notif_tx));
         conn
     }
@@ -123,8 +130,12 @@ impl Connection {
     }
 
     /// Calls `M` with the default timeout.
-    pub async fn request<M: RequestMethod>(&self, params: M::Params) -> Result<M::Result, CallError> {
-        self.request_with_timeout::<M>(params, self.inner.opts.request_timeout).await
+    pub async fn request<M: RequestMethod>(
+        &self,
+        params: M::Params,
+    ) -> Result<M::Result, CallError> {
+        self.request_with_timeout::<M>(params, self.inner.opts.request_timeout)
+            .await
     }
 
     /// Calls `M`, waiting at most `timeout` (`None`: forever).
@@ -133,7 +144,10 @@ impl Connection {
         params: M::Params,
         timeout: Option<Duration>,
     ) -> Result<M::Result, CallError> {
-        let bad = |detail: String| CallError::BadMessage { method: M::NAME.into(), detail };
+        let bad = |detail: String| CallError::BadMessage {
+            method: M::NAME.into(),
+            detail,
+        };
         let params = serde_json::to_value(params).map_err(|e| bad(e.to_string()))?;
         let params = (!params.is_null()).then_some(params);
         let value = self.request_raw(M::NAME, params, timeout).await?;
@@ -157,7 +171,10 @@ impl Connection {
             shared.pending.insert(id.clone(), tx);
         }
         // Removes the pending entry however this call ends (answer, timeout, caller dropped).
-        let _guard = PendingGuard { conn: self, id: id.clone() };
+        let _guard = PendingGuard {
+            conn: self,
+            id: id.clone(),
+        };
         self.send(Request::new(id.clone(), method, params))?;
         let answer = match timeout {
             None => rx.await,
@@ -165,7 +182,10 @@ impl Connection {
                 Ok(answer) => answer,
                 Err(_) => {
                     let _ = self.notify::<CancelRequest>(CancelParams { id });
-                    return Err(CallError::Timeout { method: method.into(), after });
+                    return Err(CallError::Timeout {
+                        method: method.into(),
+                        after,
+                    });
                 }
             },
         };
@@ -177,8 +197,10 @@ impl Connection {
 
     /// Sends notification `N`.
     pub fn notify<N: NotificationMethod>(&self, params: N::Params) -> Result<(), CallError> {
-        let params = serde_json::to_value(params)
-            .map_err(|e| CallError::BadMessage { method: N::NAME.into(), detail: e.to_string() })?;
+        let params = serde_json::to_value(params).map_err(|e| CallError::BadMessage {
+            method: N::NAME.into(),
+            detail: e.to_string(),
+        })?;
         self.notify_raw(N::NAME, (!params.is_null()).then_some(params))
     }
 
@@ -190,7 +212,12 @@ impl Connection {
     /// Stops reading, sends what is queued, then closes the output. Pending calls fail;
     /// incoming requests still running are not answered.
     pub fn close(&self) {
-        self.fail_pending("connection closed locally");
+        self.close_with_reason("connection closed locally");
+    }
+
+    /// [`Connection::close`], with the reason pending and later calls report.
+    pub fn close_with_reason(&self, reason: &str) {
+        self.fail_pending(reason);
         self.inner.stop.cancel();
     }
 
@@ -205,13 +232,21 @@ impl Connection {
     }
 
     fn close_reason(&self) -> String {
-        self.lock().closed.clone().unwrap_or_else(|| "connection closed".into())
+        self.lock()
+            .closed
+            .clone()
+            .unwrap_or_else(|| "connection closed".into())
     }
 
     fn send(&self, msg: impl serde::Serialize) -> Result<(), CallError> {
-        let value = serde_json::to_value(msg)
-            .map_err(|e| CallError::BadMessage { method: String::new(), detail: e.to_string() })?;
-        self.inner.out.send(value).map_err(|_| CallError::Closed(self.close_reason()))
+        let value = serde_json::to_value(msg).map_err(|e| CallError::BadMessage {
+            method: String::new(),
+            detail: e.to_string(),
+        })?;
+        self.inner
+            .out
+            .send(value)
+            .map_err(|_| CallError::Closed(self.close_reason()))
     }
 
     fn respond(&self, id: Option<RequestId>, result: Result<Value, RpcError>) {
@@ -246,7 +281,9 @@ impl Connection {
 
     fn dispatch(&self, handler: &Arc<dyn Handler>, notif_tx: &NotifQueue, value: Value) {
         match classify(value) {
-            Incoming::Request { id, method, params } => self.dispatch_request(handler, id, method, params),
+            Incoming::Request { id, method, params } => {
+                self.dispatch_request(handler, id, method, params)
+            }
             Incoming::Notification { method, params } if method == CancelRequest::NAME => {
                 match serde_json::from_value::<CancelParams>(params.unwrap_or(Value::Null)) {
                     Ok(CancelParams { id }) => {
@@ -274,7 +311,13 @@ impl Connection {
         }
     }
 
-    fn dispatch_request(&self, handler: &Arc<dyn Handler>, id: RequestId, method: String, params: Option<Value>) {
+    fn dispatch_request(
+        &self,
+        handler: &Arc<dyn Handler>,
+        id: RequestId,
+        method: String,
+        params: Option<Value>,
+    ) {
         let cancel = CancellationToken::new();
         {
             let mut shared = self.lock();
@@ -285,7 +328,12 @@ impl Connection {
             }
             shared.inflight.insert(id.clone(), cancel.clone());
         }
-        let ctx = RequestContext { id: id.clone(), method: method.clone(), cancel: cancel.clone(), connection: self.clone() };
+        let ctx = RequestContext {
+            id: id.clone(),
+            method: method.clone(),
+            cancel: cancel.clone(),
+            connection: self.clone(),
+        };
         // The synchronous part runs here, in arrival order; its panic is caught too.
         let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.request(ctx, params)));
         let conn = self.clone();
@@ -328,7 +376,12 @@ impl Drop for PendingGuard<'_> {
 
 type NotifQueue = mpsc::UnboundedSender<(String, Option<Value>)>;
 
-async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<dyn Handler>, notif_tx: NotifQueue) {
+async fn read_loop(
+    conn: Connection,
+    mut reader: TransportReader,
+    handler: Arc<dyn Handler>,
+    notif_tx: NotifQueue,
+) {
     let reason = loop {
         let item = tokio::select! {
             _ = conn.inner.stop.cancelled() => break "connection closed locally".to_string(),
@@ -366,7 +419,11 @@ async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<d
     conn.inner.stop.cancel();
 }
 
-async fn write_loop(conn: Connection, mut writer: TransportWriter, mut rx: mpsc::UnboundedReceiver<Value>) {
+async fn write_loop(
+    conn: Connection,
+    mut writer: TransportWriter,
+    mut rx: mpsc::UnboundedReceiver<Value>,
+) {
     loop {
         let msg = tokio::select! {
             biased;
@@ -399,8 +456,12 @@ async fn notification_loop(
 ) {
     // Ends when the reader drops the queue, after running what is queued.
     while let Some((method, params)) = rx.recv().await {
-        let ctx = NotificationContext { connection: conn.clone() };
-        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.notification(ctx, &method, params)));
+        let ctx = NotificationContext {
+            connection: conn.clone(),
+        };
+        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            handler.notification(ctx, &method, params)
+        }));
         let outcome = match fut {
             Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
             Err(p) => Err(p),

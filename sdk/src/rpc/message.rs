@@ -7,11 +7,24 @@ use crate::protocol::{RequestId, ResponseError, RpcError};
 /// An incoming message, classified.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    Request { id: RequestId, method: String, params: Option<Value> },
-    Notification { method: String, params: Option<Value> },
-    Response { id: RequestId, result: Result<Value, RpcError> },
+    Request {
+        id: RequestId,
+        method: String,
+        params: Option<Value>,
+    },
+    Notification {
+        method: String,
+        params: Option<Value>,
+    },
+    Response {
+        id: RequestId,
+        result: Result<Value, RpcError>,
+    },
     /// Not a valid message: answer with this error.
-    Invalid { id: Option<RequestId>, error: RpcError },
+    Invalid {
+        id: Option<RequestId>,
+        error: RpcError,
+    },
     /// Not answerable (a bad notification, a response without an id): log and drop.
     Ignore(String),
 }
@@ -64,9 +77,9 @@ pub(crate) fn classify(value: Value) -> Incoming {
         let params = obj.get("params").filter(|p| !p.is_null()).cloned();
         return match (id, valid_version) {
             (Id::Absent, true) => Incoming::Notification { method, params },
-            (Id::Absent, false) => {
-                Incoming::Ignore(format!("notification `{method}` without \"jsonrpc\": \"2.0\""))
-            }
+            (Id::Absent, false) => Incoming::Ignore(format!(
+                "notification `{method}` without \"jsonrpc\": \"2.0\""
+            )),
             (Id::Valid(id), true) => Incoming::Request { id, method, params },
             (id @ Id::Valid(_), false) => invalid(id, "`jsonrpc` must be \"2.0\""),
             (Id::Invalid, _) => invalid(Id::Invalid, "`id` must be an integer or a string"),
@@ -80,7 +93,9 @@ pub(crate) fn classify(value: Value) -> Incoming {
         let result = match obj.get("error") {
             Some(e) => match serde_json::from_value::<ResponseError>(e.clone()) {
                 Ok(e) => Err(e.into()),
-                Err(err) => Err(RpcError::internal(format!("peer sent a malformed error: {err}"))),
+                Err(err) => Err(RpcError::internal(format!(
+                    "peer sent a malformed error: {err}"
+                ))),
             },
             None => Ok(obj.get("result").cloned().unwrap_or(Value::Null)),
         };

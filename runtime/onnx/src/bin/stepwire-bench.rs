@@ -102,12 +102,30 @@ fn sequential(policy: &OnnxPolicy, prompts: &[String], args: &Args) -> (Vec<f64>
     for p in prompts {
         policy.generate_blocking(&request(p, args.max_new_tokens), &cancel).expect("warmup");
     }
+    let before = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+    let out = sequential_timed(policy, prompts, args, &cancel);
+    let after = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+    let d = |i: usize| (after[i] - before[i]) as f64;
+    eprintln!(
+        "  model time: prefill {:.3} ms/call, decode {:.3} ms/step",
+        d(5) / d(0).max(1.0) / 1e6,
+        d(6) / d(2).max(1.0) / 1e6
+    );
+    out
+}
+
+fn sequential_timed(
+    policy: &OnnxPolicy,
+    prompts: &[String],
+    args: &Args,
+    cancel: &CancellationToken,
+) -> (Vec<f64>, usize, usize) {
     let mut lat = Vec::new();
     let (mut new_tokens, mut computed) = (0, 0);
     for _ in 0..args.iterations {
         for p in prompts {
             let t = Instant::now();
-            let g = policy.generate_blocking(&request(p, args.max_new_tokens), &cancel).expect("generate");
+            let g = policy.generate_blocking(&request(p, args.max_new_tokens), cancel).expect("generate");
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
             new_tokens += g.token_ids.len();
             computed += g.prompt_tokens - g.cached_tokens;

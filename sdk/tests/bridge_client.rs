@@ -1,0 +1,206 @@
+//! `BridgeClient` against the real `lockbox-bridge` binary, spawned as a process.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
+use stepwire_sdk::environment::{EnvError, Environment};
+use stepwire_sdk::protocol::ResetParams;
+
+/// Builds the example bridge with the same cargo and profile as this test, once.
+fn lockbox_bridge() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "-q",
+            "-p",
+            "stepwire-example-bridge",
+            "--bin",
+            "lockbox-bridge",
+        ]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building lockbox-bridge failed");
+        dir.join("lockbox-bridge")
+    })
+    .clone()
+}
+
+fn options() -> BridgeOptions {
+    BridgeOptions {
+        call_timeout: Duration::from_secs(10),
+        initialize_timeout: Duration::from_secs(10),
+        shutdown_timeout: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+/// Live (non-zombie) processes whose process group is `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the `(comm)`: state ppid pgrp ...
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|r| r.1)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+async fn gone(pgid: u32) -> bool {
+    for _ in 0..100 {
+        if group_members(pgid).is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+fn reset(task: &str, variation: u64) -> ResetParams {
+    ResetParams {
+        task: task.into(),
+        variation: Some(variation),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn plays_to_a_win_with_the_expert_then_shuts_down() {
+    let cmd = BridgeCommand::new(lockbox_bridge()).env("STEPWIRE_LOG", "debug");
+    let mut env = BridgeClient::spawn(cmd, options()).await.unwrap();
+    assert!(env.capabilities().expert_action);
+    assert_eq!(env.tasks().await.unwrap().len(), 2);
+    for (task, variation) in [("open-box", 7), ("find-key", 13)] {
+        let start = env.reset(reset(task, variation)).await.unwrap();
+        assert!(start.observation.parts.contains_key("inventory"));
+        let mut won = false;
+        for _ in 0..20 {
+            let action = env
+                .expert_action()
+                .await
+                .unwrap()
+                .expect("the expert has a move");
+            assert!(
+                env.admissible_actions().await.unwrap().contains(&action),
+                "{action}"
+            );
+            let step = env.step(&action).await.unwrap();
+            if step.done {
+                won = step.won;
+                break;
+            }
+        }
+        assert!(won, "the expert should win {task} {variation}");
+        assert_eq!(env.step("look").await.unwrap_err(), EnvError::EpisodeOver);
+    }
+    assert!(matches!(
+        env.step("fly away").await,
+        Err(EnvError::EpisodeOver)
+    ));
+    env.reset(reset("open-box", 0)).await.unwrap();
+    assert!(matches!(
+        env.step("fly away").await,
+        Err(EnvError::InvalidAction(_))
+    ));
+    assert!(matches!(
+        env.reset(reset("nope", 0)).await,
+        Err(EnvError::UnknownTask(_))
+    ));
+    let pid = env.pid().unwrap();
+    let status = env.shutdown().await.unwrap();
+    assert!(status.success(), "{status}");
+    assert!(gone(pid).await);
+}
+
+#[tokio::test]
+async fn a_killed_bridge_reports_crashed_and_leaves_no_process() {
+    // A shell that leaves a grandchild behind, then becomes the bridge.
+    let bridge = lockbox_bridge();
+    let cmd = BridgeCommand::new("sh")
+        .args(["-c", "echo starting >&2; sleep 300 & exec \"$0\""])
+        .arg(&bridge)
+        .name("lockbox");
+    let mut env = BridgeClient::spawn(cmd, options()).await.unwrap();
+    let pgid = env.pid().unwrap();
+    env.reset(reset("open-box", 3)).await.unwrap();
+    assert_eq!(group_members(pgid).len(), 2, "bridge and its grandchild");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pgid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), env.step("look"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    let EnvError::Crashed(msg) = err else {
+        panic!("expected Crashed, got {err:?}")
+    };
+    assert!(msg.contains("signal: 9"), "{msg}");
+    assert!(
+        msg.contains("starting"),
+        "the last stderr lines are in the report: {msg}"
+    );
+    // Later calls fail the same way, at once.
+    assert!(matches!(env.tasks().await, Err(EnvError::Crashed(_))));
+    drop(env);
+    assert!(
+        gone(pgid).await,
+        "grandchild survived: {:?}",
+        group_members(pgid)
+    );
+}
+
+#[tokio::test]
+async fn a_hung_bridge_times_out_and_is_killed() {
+    let cmd = BridgeCommand::new("sleep").arg("300");
+    let opts = BridgeOptions {
+        initialize_timeout: Duration::from_millis(300),
+        ..options()
+    };
+    let started = std::time::Instant::now();
+    let err = BridgeClient::spawn(cmd, opts).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&err, EnvError::Crashed(m) if m.contains("did not answer")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_program_is_an_error() {
+    let err = BridgeClient::spawn(BridgeCommand::new("/no/such/bridge"), options())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EnvError::Crashed(m) if m.contains("cannot start")));
+}
