@@ -32,6 +32,8 @@ pub struct SessionOptions {
     pub device: Device,
     /// ONNX Runtime intra-op threads; 0 = ONNX Runtime's default.
     pub intra_threads: usize,
+    /// Let idle intra-op threads spin (lower latency on dedicated cores, much worse on busy ones).
+    pub spinning: bool,
 }
 
 /// A loaded decoder session.
@@ -69,6 +71,9 @@ impl Decoder {
         } else {
             builder
         };
+        let builder = builder
+            .with_intra_op_spinning(opts.spinning)
+            .map_err(|e| model_err(format!("cannot set intra-op spinning: {e}")))?;
         let (mut builder, device) = device::apply(builder, opts.device);
         let session = builder.commit_from_memory(&bytes).map_err(|e| {
             model_err(format!(

@@ -31,6 +31,9 @@ pub struct LoadOptions {
     pub device: Device,
     /// ONNX Runtime intra-op threads per model; 0 = ONNX Runtime's default.
     pub intra_threads: usize,
+    /// Let idle intra-op threads spin-wait (off by default: spinning helps only on cores that
+    /// nothing else uses).
+    pub spinning: bool,
     /// Compute each template's fixed prefix once and reuse its cache.
     pub prefix_cache: bool,
     pub batch: BatchOptions,
@@ -41,6 +44,7 @@ impl Default for LoadOptions {
         LoadOptions {
             device: Device::Cpu,
             intra_threads: 0,
+            spinning: false,
             prefix_cache: true,
             batch: BatchOptions::default(),
         }
@@ -114,7 +118,11 @@ impl OnnxPolicy {
             .and_then(|d| d.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "onnx".into());
-        let session = SessionOptions { device: opts.device, intra_threads: opts.intra_threads };
+        let session = SessionOptions {
+            device: opts.device,
+            intra_threads: opts.intra_threads,
+            spinning: opts.spinning,
+        };
         let mut engines = Vec::new();
         let mut roles = BTreeMap::new();
         for (mi, files) in manifest.models.iter().enumerate() {

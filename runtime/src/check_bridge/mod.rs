@@ -34,14 +34,18 @@ pub struct CheckBridgeArgs {
     /// Run only these checks (repeatable); see the list in the table.
     #[arg(long = "only", value_name = "CHECK")]
     pub only: Vec<String>,
+    /// A bridge this repository ships, by name (scienceworld, alfworld, textworld, lockbox,
+    /// python-example), instead of a command after `--`.
+    #[arg(long = "env", value_name = "NAME", conflicts_with = "command")]
+    pub known: Option<String>,
     /// Extra environment variable for the bridge, KEY=VALUE (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    #[arg(long = "set-env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub env: Vec<(String, String)>,
     /// Working directory of the bridge.
     #[arg(long)]
     pub cwd: Option<PathBuf>,
     /// The bridge command and its arguments, after `--`.
-    #[arg(last = true, required = true, num_args = 1..)]
+    #[arg(last = true, required_unless_present = "known", num_args = 1..)]
     pub command: Vec<String>,
 }
 
@@ -126,14 +130,24 @@ impl Report {
     }
 }
 
+/// The command to check: the one after `--`, or a registry name's.
+fn bridge_spec(args: &CheckBridgeArgs) -> anyhow::Result<BridgeSpec> {
+    let Some(name) = &args.known else {
+        return Ok(BridgeSpec { command: args.command.clone(), env: args.env.clone(), cwd: args.cwd.clone() });
+    };
+    let resolved = crate::envs::resolve(name)?.command;
+    let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+    let mut command = vec![text(&resolved.program)];
+    command.extend(resolved.args.iter().map(|a| text(a)));
+    let mut env: Vec<(String, String)> = resolved.env.iter().map(|(k, v)| (text(k), text(v))).collect();
+    env.extend(args.env.iter().cloned());
+    Ok(BridgeSpec { command, env, cwd: args.cwd.clone().or(resolved.cwd) })
+}
+
 /// Runs the battery (or the `only` subset) against the bridge.
 pub async fn run(args: &CheckBridgeArgs) -> anyhow::Result<Report> {
     let schemas = Arc::new(schema::Schemas::new()?);
-    let spec = BridgeSpec {
-        command: args.command.clone(),
-        env: args.env.clone(),
-        cwd: args.cwd.clone(),
-    };
+    let spec = bridge_spec(args)?;
     for name in &args.only {
         anyhow::ensure!(
             CHECKS.iter().any(|(n, _)| n == name),
@@ -162,7 +176,7 @@ pub async fn run(args: &CheckBridgeArgs) -> anyhow::Result<Report> {
     }
     let passed = results.iter().all(|c| c.status != Status::Fail);
     Ok(Report {
-        command: args.command.clone(),
+        command: spec.command.clone(),
         passed,
         checks: results,
     })

@@ -25,6 +25,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Play episodes of an environment with a policy; record them and report the results.
     Run(run::RunArgs),
+    /// Check that a bridge speaks the environment plane correctly (run it in your CI).
+    CheckBridge(crate::check_bridge::CheckBridgeArgs),
 }
 
 /// Logs go to stderr, always: stdout may carry protocol.
@@ -44,5 +46,6 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Schema(args) => schema::run(args),
         Command::Run(args) => run::run(args).await,
         Command::Serve(args) => serve::run(args).await,
+        Command::CheckBridge(args) => Ok(crate::check_bridge::main(args).await),
     }
 }

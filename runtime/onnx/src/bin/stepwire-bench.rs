@@ -44,6 +44,10 @@ struct Args {
     /// Batching worker: wait this many microseconds for more requests when idle.
     #[arg(long, default_value_t = 0)]
     batch_wait_us: u64,
+    /// Let ONNX Runtime's idle intra-op threads spin (stepwire side; the Python baseline uses
+    /// onnxruntime's defaults, which spin).
+    #[arg(long)]
+    spinning: bool,
     /// Skip the Python baseline.
     #[arg(long)]
     no_python: bool,
@@ -194,7 +198,7 @@ fn run(args: Args) -> Result<(), String> {
     let load = |prefix_cache, max_batch| {
         OnnxPolicy::load(
             &args.model,
-            LoadOptions { intra_threads: args.threads, prefix_cache, batch: BatchOptions { max_batch, ..batch }, ..Default::default() },
+            LoadOptions { intra_threads: args.threads, spinning: args.spinning, prefix_cache, batch: BatchOptions { max_batch, ..batch }, ..Default::default() },
         )
         .map_err(|e| e.to_string())
     };
