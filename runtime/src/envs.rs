@@ -13,10 +13,7 @@ pub enum Launch {
     /// A Python script, relative to the repository root, run with the project's Python.
     Python(&'static str),
     /// A Rust binary built in this workspace (found next to `stepwire` or in `target/`).
-    Binary {
-        bin: &'static str,
-        package: &'static str,
-    },
+    Binary { bin: &'static str, package: &'static str },
 }
 
 /// A bridge the registry knows by name.
@@ -47,10 +44,7 @@ pub const KNOWN_ENVS: &[KnownEnv] = &[
     KnownEnv {
         name: "lockbox",
         about: "the example Rust bridge (cargo build -p stepwire-example-bridge)",
-        launch: Launch::Binary {
-            bin: "lockbox-bridge",
-            package: "stepwire-example-bridge",
-        },
+        launch: Launch::Binary { bin: "lockbox-bridge", package: "stepwire-example-bridge" },
     },
     KnownEnv {
         name: "python-example",
@@ -69,18 +63,12 @@ pub struct ResolvedEnv {
 
 /// The names `--env` knows, comma separated (for messages and `--help`).
 pub fn known_names() -> String {
-    KNOWN_ENVS
-        .iter()
-        .map(|e| e.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    KNOWN_ENVS.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
 }
 
 /// Finds the stepwire checkout: from the current directory upward, then from the executable's.
 pub fn repo_root() -> Option<PathBuf> {
-    let from_cwd = std::env::current_dir()
-        .ok()
-        .and_then(|d| find_root_from(&d));
+    let from_cwd = std::env::current_dir().ok().and_then(|d| find_root_from(&d));
     from_cwd.or_else(|| {
         let exe = std::env::current_exe().ok()?;
         find_root_from(exe.parent()?)
@@ -90,9 +78,7 @@ pub fn repo_root() -> Option<PathBuf> {
 fn find_root_from(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
-        .find(|d| {
-            d.join("Cargo.toml").is_file() && d.join("bridges").is_dir() && d.join("sdk").is_dir()
-        })
+        .find(|d| d.join("Cargo.toml").is_file() && d.join("bridges").is_dir() && d.join("sdk").is_dir())
         .map(Path::to_path_buf)
 }
 
@@ -101,10 +87,7 @@ pub fn python(root: Option<&Path>) -> OsString {
     if let Some(p) = std::env::var_os("STEPWIRE_PYTHON").filter(|p| !p.is_empty()) {
         return p;
     }
-    if let Some(venv) = root
-        .map(|r| r.join(".venv/bin/python"))
-        .filter(|p| p.exists())
-    {
+    if let Some(venv) = root.map(|r| r.join(".venv/bin/python")).filter(|p| p.exists()) {
         return venv.into_os_string();
     }
     "python3".into()
@@ -124,11 +107,7 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedEnv> {
         bail!("--env is empty; known environments: {}", known_names());
     };
     let program_path = Path::new(program);
-    let exists = if program.contains('/') {
-        program_path.exists()
-    } else {
-        in_path(program).is_some()
-    };
+    let exists = if program.contains('/') { program_path.exists() } else { in_path(program).is_some() };
     if !exists {
         bail!(
             "unknown environment `{spec}`: not a known name and `{program}` is no such file or program\n\
@@ -138,10 +117,7 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedEnv> {
         );
     }
     let command = BridgeCommand::new(program.as_str()).args(args.iter().map(String::as_str));
-    Ok(ResolvedEnv {
-        name: command.name.clone(),
-        command,
-    })
+    Ok(ResolvedEnv { name: command.name.clone(), command })
 }
 
 fn resolve_known(known: &KnownEnv) -> anyhow::Result<ResolvedEnv> {
@@ -156,15 +132,9 @@ fn resolve_known(known: &KnownEnv) -> anyhow::Result<ResolvedEnv> {
             })?;
             let path = root.join(script);
             if !path.is_file() {
-                bail!(
-                    "the `{}` bridge is missing: {} does not exist",
-                    known.name,
-                    path.display()
-                );
+                bail!("the `{}` bridge is missing: {} does not exist", known.name, path.display());
             }
-            BridgeCommand::new(python(Some(&root)))
-                .arg(path)
-                .name(known.name)
+            BridgeCommand::new(python(Some(&root))).arg(path).name(known.name)
         }
         Launch::Binary { bin, package } => {
             let path = find_binary(bin, root.as_deref()).with_context(|| {
@@ -176,19 +146,13 @@ fn resolve_known(known: &KnownEnv) -> anyhow::Result<ResolvedEnv> {
             BridgeCommand::new(path).name(known.name)
         }
     };
-    Ok(ResolvedEnv {
-        name: known.name.to_string(),
-        command,
-    })
+    Ok(ResolvedEnv { name: known.name.to_string(), command })
 }
 
 /// Looks for a workspace binary next to the current executable, then in `<repo>/target/{debug,release}`.
 fn find_binary(bin: &str, root: Option<&Path>) -> Option<PathBuf> {
     let mut candidates = Vec::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         candidates.push(dir.join(bin));
         // `cargo test` runs test binaries from target/<profile>/deps.
         if dir.ends_with("deps") {
@@ -206,9 +170,7 @@ fn find_binary(bin: &str, root: Option<&Path>) -> Option<PathBuf> {
 
 fn in_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 /// Splits a command line the way a POSIX shell splits words: whitespace separates, single quotes
@@ -299,9 +261,6 @@ mod tests {
     fn command_lines_resolve() {
         let r = resolve("/bin/sh -c 'exit 0'").unwrap();
         assert_eq!(r.name, "sh");
-        assert_eq!(
-            r.command.args,
-            vec![OsString::from("-c"), OsString::from("exit 0")]
-        );
+        assert_eq!(r.command.args, vec![OsString::from("-c"), OsString::from("exit 0")]);
     }
 }

@@ -12,10 +12,7 @@ use serde_json::Value;
 const STEPWIRE: &str = env!("CARGO_BIN_EXE_stepwire");
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// The lockbox bridge next to the stepwire binary (built on demand when missing).
@@ -27,16 +24,9 @@ fn lockbox() -> PathBuf {
             .current_dir(repo())
             .status()
             .expect("running cargo build -p stepwire-example-bridge");
-        assert!(
-            status.success(),
-            "cargo build -p stepwire-example-bridge failed"
-        );
+        assert!(status.success(), "cargo build -p stepwire-example-bridge failed");
     }
-    assert!(
-        path.is_file(),
-        "{} missing: cargo build -p stepwire-example-bridge",
-        path.display()
-    );
+    assert!(path.is_file(), "{} missing: cargo build -p stepwire-example-bridge", path.display());
     path
 }
 
@@ -72,13 +62,8 @@ fn assert_ok(out: &Output) {
 
 fn lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "recording does not end with a newline"
-    );
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
-        .collect()
+    assert!(text.is_empty() || text.ends_with('\n'), "recording does not end with a newline");
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}"))).collect()
 }
 
 fn episode_id(line: &Value) -> String {
@@ -98,17 +83,12 @@ fn summaries(lines: &[Value]) -> Vec<&Value> {
 }
 
 fn validate_all(lines: &[Value]) {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("schemas/record.line.json")).unwrap(),
-    )
-    .unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/record.line.json")).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     for (i, line) in lines.iter().enumerate() {
         let errors: Vec<String> = validator.iter_errors(line).map(|e| e.to_string()).collect();
-        assert!(
-            errors.is_empty(),
-            "line {i} does not validate: {errors:?}\n{line}"
-        );
+        assert!(errors.is_empty(), "line {i} does not validate: {errors:?}\n{line}");
     }
 }
 
@@ -120,11 +100,7 @@ fn assert_whole_episodes(lines: &[Value]) {
         if let Some(c) = &current {
             assert_eq!(c, &id, "an episode's lines are interleaved with another's");
         }
-        current = if l["kind"] == "episode" {
-            None
-        } else {
-            Some(id)
-        };
+        current = if l["kind"] == "episode" { None } else { Some(id) };
     }
     assert!(current.is_none(), "the recording ends inside an episode");
 }
@@ -152,17 +128,7 @@ fn results(summary: &Value) -> BTreeMap<String, (String, f64, u64)> {
 fn expert_wins_every_episode_and_records_valid_lines() {
     lockbox();
     let dir = tempfile::tempdir().unwrap();
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--per-task",
-            "5",
-            "--record",
-            "rec.jsonl",
-        ],
-    );
+    let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "5", "--record", "rec.jsonl"]);
     assert_ok(&out);
     let s = json_of(&out);
     assert_eq!(s["env"], "lockbox");
@@ -177,12 +143,7 @@ fn expert_wins_every_episode_and_records_valid_lines() {
     assert_eq!(s["interrupted"], false);
     assert!(s["meanSteps"].as_f64().unwrap() >= 1.0);
     assert!(s["envMsPerStep"].as_f64().unwrap() > 0.0);
-    let tasks: Vec<&str> = s["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["task"].as_str().unwrap())
-        .collect();
+    let tasks: Vec<&str> = s["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_str().unwrap()).collect();
     assert_eq!(tasks, ["open-box", "find-key"]);
     for t in s["tasks"].as_array().unwrap() {
         assert_eq!(t["episodes"], 5);
@@ -207,39 +168,13 @@ fn expert_wins_every_episode_and_records_valid_lines() {
     assert_eq!(steps, lows);
 
     // --min-success: met → 0, missed → 2 (with truncation forcing losses).
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--per-task",
-            "2",
-            "--no-record",
-            "--min-success",
-            "1",
-        ],
-    );
+    let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "2", "--no-record", "--min-success", "1"]);
     assert_ok(&out);
     let out = stepwire(
         dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--per-task",
-            "4",
-            "--no-record",
-            "--max-steps",
-            "1",
-            "--min-success",
-            "0.9",
-        ],
+        &["--env", "lockbox", "--per-task", "4", "--no-record", "--max-steps", "1", "--min-success", "0.9"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let s = json_of(&out);
     assert!(s["truncated"].as_u64().unwrap() > 0);
 }
@@ -251,17 +186,7 @@ fn a_command_line_env_and_bad_arguments() {
     let env = format!("'{}'", bridge.display());
     let out = stepwire(
         dir.path(),
-        &[
-            "--env",
-            &env,
-            "--tasks",
-            "find-key",
-            "--variations",
-            "3,1",
-            "--repeat",
-            "2",
-            "--no-record",
-        ],
+        &["--env", &env, "--tasks", "find-key", "--variations", "3,1", "--repeat", "2", "--no-record"],
     );
     assert_ok(&out);
     let ids: Vec<String> = results(&json_of(&out)).into_keys().collect();
@@ -276,34 +201,9 @@ fn a_command_line_env_and_bad_arguments() {
     );
 
     // Sampling is seeded.
-    let a = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--episodes",
-            "7",
-            "--seed",
-            "5",
-            "--no-record",
-        ],
-    );
-    let b = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--episodes",
-            "7",
-            "--seed",
-            "5",
-            "--no-record",
-        ],
-    );
-    assert_eq!(
-        results(&json_of(&a)).keys().collect::<Vec<_>>(),
-        results(&json_of(&b)).keys().collect::<Vec<_>>()
-    );
+    let a = stepwire(dir.path(), &["--env", "lockbox", "--episodes", "7", "--seed", "5", "--no-record"]);
+    let b = stepwire(dir.path(), &["--env", "lockbox", "--episodes", "7", "--seed", "5", "--no-record"]);
+    assert_eq!(results(&json_of(&a)).keys().collect::<Vec<_>>(), results(&json_of(&b)).keys().collect::<Vec<_>>());
     assert_eq!(json_of(&a)["episodes"], 7);
 
     for (args, needle) in [
@@ -325,18 +225,7 @@ fn two_jobs_give_the_same_episodes_as_one() {
     let dir = tempfile::tempdir().unwrap();
     let one = stepwire(
         dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--episodes",
-            "16",
-            "--seed",
-            "9",
-            "--repeat",
-            "2",
-            "--record",
-            "one.jsonl",
-        ],
+        &["--env", "lockbox", "--episodes", "16", "--seed", "9", "--repeat", "2", "--record", "one.jsonl"],
     );
     let two = stepwire(
         dir.path(),
@@ -360,10 +249,7 @@ fn two_jobs_give_the_same_episodes_as_one() {
     let (s1, s2) = (json_of(&one), json_of(&two));
     assert_eq!(s1["episodes"], 32);
     assert_eq!(results(&s1), results(&s2));
-    assert_eq!(
-        s1["episodeResults"], s2["episodeResults"],
-        "plan order is kept whatever the completion order"
-    );
+    assert_eq!(s1["episodeResults"], s2["episodeResults"], "plan order is kept whatever the completion order");
 
     // The transitions of each episode are identical too.
     let by_episode = |file: &str| {
@@ -385,65 +271,26 @@ fn two_jobs_give_the_same_episodes_as_one() {
 fn resume_runs_only_the_missing_episodes_and_cuts_a_torn_tail() {
     lockbox();
     let dir = tempfile::tempdir().unwrap();
-    let full = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--per-task",
-            "3",
-            "--record",
-            "full.jsonl",
-        ],
-    );
+    let full = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "3", "--record", "full.jsonl"]);
     assert_ok(&full);
     let text = std::fs::read_to_string(dir.path().join("full.jsonl")).unwrap();
     let all: Vec<&str> = text.lines().collect();
-    let third_summary = all
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.contains("\"kind\":\"episode\""))
-        .nth(2)
-        .map(|(i, _)| i)
-        .unwrap();
+    let third_summary =
+        all.iter().enumerate().filter(|(_, l)| l.contains("\"kind\":\"episode\"")).nth(2).map(|(i, _)| i).unwrap();
     // Three whole episodes, two lines of the fourth, and half of its next line.
     let mut partial = all[..=third_summary + 2].join("\n");
     partial.push('\n');
     let torn = all[third_summary + 3];
     partial.push_str(&torn[..torn.len() / 2]);
     std::fs::write(dir.path().join("part.jsonl"), &partial).unwrap();
-    let first_three: Vec<String> = summaries(&lines_of(&all[..=third_summary]))
-        .iter()
-        .map(|l| episode_id(l))
-        .collect();
+    let first_three: Vec<String> = summaries(&lines_of(&all[..=third_summary])).iter().map(|l| episode_id(l)).collect();
 
     // Without --resume an existing recording is refused.
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--per-task",
-            "3",
-            "--record",
-            "part.jsonl",
-        ],
-    );
+    let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "3", "--record", "part.jsonl"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
 
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--per-task",
-            "3",
-            "--record",
-            "part.jsonl",
-            "--resume",
-        ],
-    );
+    let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "3", "--record", "part.jsonl", "--resume"]);
     assert_ok(&out);
     let s = json_of(&out);
     assert_eq!(s["planned"], 6);
@@ -464,11 +311,7 @@ fn resume_runs_only_the_missing_episodes_and_cuts_a_torn_tail() {
     assert_whole_episodes(&rec);
     let ids: Vec<String> = summaries(&rec).iter().map(|l| episode_id(l)).collect();
     assert_eq!(ids.len(), 6);
-    assert_eq!(
-        ids.iter().collect::<HashSet<_>>().len(),
-        6,
-        "each episode recorded once"
-    );
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 6, "each episode recorded once");
     assert_eq!(&ids[..3], &first_three[..]);
     // The same content as the uninterrupted run, timings aside.
     let untimed = |mut v: Vec<Value>| {
@@ -480,33 +323,17 @@ fn resume_runs_only_the_missing_episodes_and_cuts_a_torn_tail() {
         }
         v
     };
-    assert_eq!(
-        untimed(rec.clone()),
-        untimed(lines(&dir.path().join("full.jsonl")))
-    );
+    assert_eq!(untimed(rec.clone()), untimed(lines(&dir.path().join("full.jsonl"))));
 
     // Resuming a complete file plays nothing.
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            "lockbox",
-            "--per-task",
-            "3",
-            "--record",
-            "part.jsonl",
-            "--resume",
-        ],
-    );
+    let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "3", "--record", "part.jsonl", "--resume"]);
     assert_ok(&out);
     assert_eq!(json_of(&out)["resumed"], 6);
     assert_eq!(lines(&dir.path().join("part.jsonl")).len(), rec.len());
 }
 
 fn lines_of(raw: &[&str]) -> Vec<Value> {
-    raw.iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    raw.iter().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// A Python proxy in front of lockbox-bridge. `mode`: `crash` (exit at the 2nd env/step, first
@@ -566,16 +393,8 @@ while True:
 
 impl Proxy {
     fn new() -> Proxy {
-        let dir = tempfile::Builder::new()
-            .prefix("swproxy")
-            .tempdir()
-            .unwrap();
-        let marker = dir
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let dir = tempfile::Builder::new().prefix("swproxy").tempdir().unwrap();
+        let marker = dir.path().file_name().unwrap().to_string_lossy().into_owned();
         std::fs::write(dir.path().join("proxy.py"), PROXY).unwrap();
         // A link named after the marker, so the lockbox child carries it in its command line too.
         std::os::unix::fs::symlink(lockbox(), dir.path().join("lockbox-bridge")).unwrap();
@@ -588,10 +407,7 @@ impl Proxy {
     }
 
     fn strays(&self) -> String {
-        let out = Command::new("pgrep")
-            .args(["-a", "-f", &self.marker])
-            .output()
-            .expect("pgrep");
+        let out = Command::new("pgrep").args(["-a", "-f", &self.marker]).output().expect("pgrep");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -613,27 +429,17 @@ fn a_crashing_bridge_fails_its_episode_and_the_run_goes_on() {
     let proxy = Proxy::new();
     let dir = tempfile::tempdir().unwrap();
     let env = proxy.env("crash");
-    let out = stepwire(
-        dir.path(),
-        &["--env", &env, "--per-task", "3", "--record", "rec.jsonl"],
-    );
+    let out = stepwire(dir.path(), &["--env", &env, "--per-task", "3", "--record", "rec.jsonl"]);
     assert_ok(&out);
     let s = json_of(&out);
     assert_eq!(s["episodes"], 6);
     assert_eq!(s["failed"], 1, "{s:#}");
     assert_eq!(s["won"], 5);
-    let failed: Vec<&Value> = s["episodeResults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["outcome"] == "failed")
-        .collect();
+    let failed: Vec<&Value> =
+        s["episodeResults"].as_array().unwrap().iter().filter(|r| r["outcome"] == "failed").collect();
     assert_eq!(failed[0]["id"], "lockbox/open-box/train/0#0");
     let reason = failed[0]["failure"].as_str().unwrap();
-    assert!(
-        reason.contains("gone") || reason.contains("crash"),
-        "{reason}"
-    );
+    assert!(reason.contains("gone") || reason.contains("crash"), "{reason}");
     assert_eq!(s["failures"][0]["count"], 1);
 
     let rec = lines(&dir.path().join("rec.jsonl"));
@@ -642,14 +448,7 @@ fn a_crashing_bridge_fails_its_episode_and_the_run_goes_on() {
     let eps = summaries(&rec);
     assert_eq!(eps.len(), 6);
     assert_eq!(eps[0]["outcome"], "failed");
-    assert!(
-        eps[0]["failure"]
-            .as_str()
-            .unwrap()
-            .contains("proxy: crashing on purpose"),
-        "{}",
-        eps[0]["failure"]
-    );
+    assert!(eps[0]["failure"].as_str().unwrap().contains("proxy: crashing on purpose"), "{}", eps[0]["failure"]);
     proxy.assert_no_strays();
 }
 
@@ -659,19 +458,8 @@ fn a_hung_bridge_is_killed_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let env = proxy.env("hang");
     let started = Instant::now();
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            &env,
-            "--per-task",
-            "2",
-            "--call-timeout",
-            "1.5",
-            "--record",
-            "rec.jsonl",
-        ],
-    );
+    let out =
+        stepwire(dir.path(), &["--env", &env, "--per-task", "2", "--call-timeout", "1.5", "--record", "rec.jsonl"]);
     assert_ok(&out);
     assert!(started.elapsed() < Duration::from_secs(30));
     let s = json_of(&out);
@@ -686,25 +474,11 @@ fn a_hung_bridge_is_killed_and_replaced() {
     // The same through --episode-timeout.
     let proxy = Proxy::new();
     let env = proxy.env("hang");
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            &env,
-            "--per-task",
-            "2",
-            "--episode-timeout",
-            "1.5",
-            "--no-record",
-        ],
-    );
+    let out = stepwire(dir.path(), &["--env", &env, "--per-task", "2", "--episode-timeout", "1.5", "--no-record"]);
     assert_ok(&out);
     let s = json_of(&out);
     assert_eq!(s["failed"], 1, "{s:#}");
-    assert!(s["failures"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("episode timeout"));
+    assert!(s["failures"][0]["reason"].as_str().unwrap().contains("episode timeout"));
     proxy.assert_no_strays();
 }
 
@@ -713,19 +487,7 @@ fn a_hung_bridge_is_killed_and_replaced() {
 fn start_slow_run(proxy: &Proxy, dir: &Path, n: usize) -> (std::process::Child, usize) {
     let env = proxy.env("slow");
     let child = Command::new(STEPWIRE)
-        .args([
-            "run",
-            "--json",
-            "--quiet",
-            "--env",
-            &env,
-            "--per-task",
-            "15",
-            "--jobs",
-            "2",
-            "--record",
-            "rec.jsonl",
-        ])
+        .args(["run", "--json", "--quiet", "--env", &env, "--per-task", "15", "--jobs", "2", "--record", "rec.jsonl"])
         .current_dir(dir)
         .env("STEPWIRE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -735,11 +497,7 @@ fn start_slow_run(proxy: &Proxy, dir: &Path, n: usize) -> (std::process::Child, 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let seen = std::fs::read_to_string(dir.join("rec.jsonl"))
-            .map(|t| {
-                t.lines()
-                    .filter(|l| l.contains("\"kind\":\"episode\""))
-                    .count()
-            })
+            .map(|t| t.lines().filter(|l| l.contains("\"kind\":\"episode\"")).count())
             .unwrap_or(0);
         if seen >= n {
             return (child, seen);
@@ -774,18 +532,10 @@ fn sigterm_stops_cleanly_and_keeps_every_finished_episode() {
     let proxy = Proxy::new();
     let dir = tempfile::tempdir().unwrap();
     let (child, seen) = start_slow_run(&proxy, dir.path(), 3);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = wait_with_deadline(child, Duration::from_secs(20));
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
     let s = json_of(&out);
     assert_eq!(s["interrupted"], true);
     assert!(s["notRun"].as_u64().unwrap() > 0);
@@ -795,33 +545,14 @@ fn sigterm_stops_cleanly_and_keeps_every_finished_episode() {
     assert_whole_episodes(&rec);
     let eps = summaries(&rec);
     assert!(eps.len() >= seen);
-    assert_eq!(
-        s["episodes"].as_u64().unwrap(),
-        eps.len() as u64,
-        "the report covers exactly the recorded episodes"
-    );
-    assert!(
-        eps.iter().all(|e| e["outcome"] == "won"),
-        "no episode is recorded as failed by the interruption"
-    );
+    assert_eq!(s["episodes"].as_u64().unwrap(), eps.len() as u64, "the report covers exactly the recorded episodes");
+    assert!(eps.iter().all(|e| e["outcome"] == "won"), "no episode is recorded as failed by the interruption");
     proxy.assert_no_strays();
 
     // The rest can be resumed.
     let env = proxy.env("slow");
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            &env,
-            "--per-task",
-            "15",
-            "--jobs",
-            "2",
-            "--record",
-            "rec.jsonl",
-            "--resume",
-        ],
-    );
+    let out =
+        stepwire(dir.path(), &["--env", &env, "--per-task", "15", "--jobs", "2", "--record", "rec.jsonl", "--resume"]);
     assert_ok(&out);
     let s = json_of(&out);
     assert_eq!(s["episodes"], 30);
@@ -842,10 +573,7 @@ fn sigkill_loses_no_finished_episode() {
         .filter(|l| l.contains("\"kind\":\"episode\""))
         .map(String::from)
         .collect();
-    let status = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let _ = wait_with_deadline(child, Duration::from_secs(10));
     let text = std::fs::read_to_string(dir.path().join("rec.jsonl")).unwrap();
@@ -856,20 +584,8 @@ fn sigkill_loses_no_finished_episode() {
     proxy.assert_no_strays();
 
     let env = proxy.env("slow");
-    let out = stepwire(
-        dir.path(),
-        &[
-            "--env",
-            &env,
-            "--per-task",
-            "15",
-            "--jobs",
-            "2",
-            "--record",
-            "rec.jsonl",
-            "--resume",
-        ],
-    );
+    let out =
+        stepwire(dir.path(), &["--env", &env, "--per-task", "15", "--jobs", "2", "--record", "rec.jsonl", "--resume"]);
     assert_ok(&out);
     let s = json_of(&out);
     assert_eq!(s["episodes"], 30);

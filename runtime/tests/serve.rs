@@ -131,22 +131,15 @@ fn by_name(v: Value) -> jsonrpsee::core::params::ObjectParams {
 #[tokio::test]
 async fn websocket_and_http_serve_the_same_methods() {
     let (_child, addr) = listen(&[]).await;
-    let ws = jsonrpsee::ws_client::WsClientBuilder::default()
-        .build(format!("ws://{addr}"))
-        .await
-        .unwrap();
-    let init: Value = ws
-        .request("initialize", by_name(json!({"protocolVersion": 1, "clientInfo": {"name": "ws"}})))
-        .await
-        .unwrap();
+    let ws = jsonrpsee::ws_client::WsClientBuilder::default().build(format!("ws://{addr}")).await.unwrap();
+    let init: Value =
+        ws.request("initialize", by_name(json!({"protocolVersion": 1, "clientInfo": {"name": "ws"}}))).await.unwrap();
     assert_eq!(init["capabilities"]["agent"]["policy"], "rules");
     let params = by_name(serde_json::to_value(step_params()).unwrap());
     let step: AgentStepResult = ws.request("agent/step", params).await.unwrap();
     assert_eq!(step.action, "open red box");
 
-    let http = jsonrpsee::http_client::HttpClientBuilder::default()
-        .build(format!("http://{addr}"))
-        .unwrap();
+    let http = jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}")).unwrap();
     let act: ActResult = http
         .request(
             "agent/act",
@@ -173,9 +166,7 @@ async fn bearer_token_is_required_when_set() {
         .build(format!("ws://{addr}"))
         .await
         .expect("the right token is let in");
-    let act: ActResult = ws
-        .request("agent/act", by_name(json!({"subtask": "s", "observation": {"text": "t"}})))
-        .await
-        .unwrap();
+    let act: ActResult =
+        ws.request("agent/act", by_name(json!({"subtask": "s", "observation": {"text": "t"}}))).await.unwrap();
     assert_eq!(act.action, "look");
 }

@@ -116,17 +116,10 @@ impl Recorder<'_> {
     }
 
     fn close_act(&mut self, act: OpenAct, next_progress: String) {
-        let next_state = LowState {
-            subtask: act.state.subtask.clone(),
-            progress: next_progress,
-            observation: act.next_observation,
-        };
-        let t = LevelTransition::Low {
-            state: act.state,
-            action: act.action,
-            subtask_done: act.subtask_done,
-            next_state,
-        };
+        let next_state =
+            LowState { subtask: act.state.subtask.clone(), progress: next_progress, observation: act.next_observation };
+        let t =
+            LevelTransition::Low { state: act.state, action: act.action, subtask_done: act.subtask_done, next_state };
         self.emit(act.step, t, act.reward, act.done, act.usage);
     }
 }
@@ -204,8 +197,7 @@ pub async fn play_episode<E: Environment + ?Sized>(
             meta: None,
         };
         let t = Instant::now();
-        let result =
-            stepper::step(policies.high, low, policies.progress, &params, cancel).await;
+        let result = stepper::step(policies.high, low, policies.progress, &params, cancel).await;
         agent_time += t.elapsed();
         let result = match result {
             Ok(r) => r,

@@ -6,9 +6,7 @@
 
 use async_trait::async_trait;
 
-use crate::protocol::{
-    EnvironmentCapabilities, ErrorCode, ResetParams, ResetResult, RpcError, StepResult, TaskInfo,
-};
+use crate::protocol::{EnvironmentCapabilities, ErrorCode, ResetParams, ResetResult, RpcError, StepResult, TaskInfo};
 
 /// An environment fault, as authors raise it and clients receive it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -47,19 +47,14 @@ pub enum FrameError {
 impl FrameError {
     /// True when the stream cannot go on after this error.
     pub fn is_fatal(&self) -> bool {
-        !matches!(
-            self,
-            FrameError::Oversized { .. } | FrameError::InvalidUtf8 | FrameError::InvalidJson(_)
-        )
+        !matches!(self, FrameError::Oversized { .. } | FrameError::InvalidUtf8 | FrameError::InvalidJson(_))
     }
 
     /// The JSON-RPC error this fault is answered with, or `None` when nothing can be sent
     /// (the stream is gone).
     pub fn rpc_error(&self) -> Option<RpcError> {
         match self {
-            FrameError::InvalidUtf8 | FrameError::InvalidJson(_) => {
-                Some(RpcError::parse_error(self.to_string()))
-            }
+            FrameError::InvalidUtf8 | FrameError::InvalidJson(_) => Some(RpcError::parse_error(self.to_string())),
             FrameError::MissingContentLength
             | FrameError::BadHeaderLine(_)
             | FrameError::HeaderTooLong
@@ -100,10 +95,7 @@ impl Default for LspCodec {
 
 impl LspCodec {
     pub fn new(max_size: usize) -> Self {
-        LspCodec {
-            max_size,
-            state: State::Header,
-        }
+        LspCodec { max_size, state: State::Header }
     }
 
     pub fn max_size(&self) -> usize {
@@ -135,18 +127,14 @@ impl LspCodec {
             }
             let text = std::str::from_utf8(line)
                 .map_err(|_| FrameError::BadHeaderLine(String::from_utf8_lossy(line).into()))?;
-            let (name, value) = text
-                .split_once(':')
-                .ok_or_else(|| FrameError::BadHeaderLine(clip(text)))?;
+            let (name, value) = text.split_once(':').ok_or_else(|| FrameError::BadHeaderLine(clip(text)))?;
             let name = name.trim();
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(FrameError::BadHeaderLine(clip(text)));
             }
             if name.eq_ignore_ascii_case("content-length") {
                 let value = value.trim();
-                let n = value
-                    .parse::<usize>()
-                    .map_err(|_| FrameError::BadLength(clip(value)))?;
+                let n = value.parse::<usize>().map_err(|_| FrameError::BadLength(clip(value)))?;
                 length = Some(n);
             }
             // Content-Type and any other header are tolerated and ignored.
@@ -178,10 +166,7 @@ impl Decoder for LspCodec {
                         // Answer now, before the body arrives: a peer that lied about the
                         // length gets its error instead of a silent wait.
                         self.state = State::Discard(len);
-                        return Ok(Some(Err(FrameError::Oversized {
-                            len,
-                            max: self.max_size,
-                        })));
+                        return Ok(Some(Err(FrameError::Oversized { len, max: self.max_size })));
                     }
                     self.state = State::Body(len);
                     src.reserve(len.saturating_sub(src.len()));
@@ -194,8 +179,9 @@ impl Decoder for LspCodec {
                     self.state = State::Header;
                     let item = match std::str::from_utf8(&body) {
                         Err(_) => Err(FrameError::InvalidUtf8),
-                        Ok(text) => serde_json::from_str::<Value>(text)
-                            .map_err(|e| FrameError::InvalidJson(e.to_string())),
+                        Ok(text) => {
+                            serde_json::from_str::<Value>(text).map_err(|e| FrameError::InvalidJson(e.to_string()))
+                        }
                     };
                     return Ok(Some(item));
                 }

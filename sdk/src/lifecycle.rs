@@ -91,10 +91,9 @@ impl<S: Service> Handler for Lifecycle<S> {
     fn request(&self, ctx: RequestContext, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>> {
         let phase = self.state().phase;
         match (phase, ctx.method.as_str()) {
-            (Phase::ShuttingDown, _) => ready(Err(RpcError::new(
-                ErrorCode::ShuttingDown,
-                "shutting down: only `exit` is accepted now",
-            ))),
+            (Phase::ShuttingDown, _) => {
+                ready(Err(RpcError::new(ErrorCode::ShuttingDown, "shutting down: only `exit` is accepted now")))
+            }
             (_, Initialize::NAME) => ready(self.initialize(params)),
             (Phase::Uninitialized, method) => ready(Err(RpcError::new(
                 ErrorCode::ServerNotInitialized,

@@ -6,8 +6,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{
-    ActParams, ActResult, ErrorCode, PlanParams, PlanResult, ProgressUpdateParams,
-    ProgressUpdateResult, RpcError,
+    ActParams, ActResult, ErrorCode, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, RpcError,
 };
 
 /// Why a policy produced no output.
@@ -37,21 +36,13 @@ impl From<PolicyError> for RpcError {
 /// The high-level policy: proposes the next subtask.
 #[async_trait]
 pub trait HighLevelPolicy: Send + Sync {
-    async fn plan(
-        &self,
-        params: &PlanParams,
-        cancel: &CancellationToken,
-    ) -> Result<PlanResult, PolicyError>;
+    async fn plan(&self, params: &PlanParams, cancel: &CancellationToken) -> Result<PlanResult, PolicyError>;
 }
 
 /// The low-level policy: picks one action and says whether the subtask is done.
 #[async_trait]
 pub trait LowLevelPolicy: Send + Sync {
-    async fn act(
-        &self,
-        params: &ActParams,
-        cancel: &CancellationToken,
-    ) -> Result<ActResult, PolicyError>;
+    async fn act(&self, params: &ActParams, cancel: &CancellationToken) -> Result<ActResult, PolicyError>;
 }
 
 /// The local-progress module: rewrites the compact summary after each action.

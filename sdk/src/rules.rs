@@ -17,8 +17,7 @@ pub struct WholeTaskPlanner;
 impl HighLevelPolicy for WholeTaskPlanner {
     async fn plan(&self, p: &PlanParams, _: &CancellationToken) -> Result<PlanResult, PolicyError> {
         let task = p.task.lines().next().unwrap_or_default().trim().to_string();
-        let subtask =
-            if p.completed_subtasks.is_empty() { task } else { format!("continue: {task}") };
+        let subtask = if p.completed_subtasks.is_empty() { task } else { format!("continue: {task}") };
         Ok(PlanResult { subtask, usage: Usage::default() })
     }
 }
@@ -71,11 +70,7 @@ impl crate::policy::LowLevelPolicy for FirstAdmissibleActor {
             Some(list) if list.is_empty() => {
                 return Err(PolicyError::InvalidInput("admissibleActions is empty".into()))
             }
-            Some(list) => list
-                .iter()
-                .find(|a| !PASSIVE.iter().any(|w| a.starts_with(w)))
-                .unwrap_or(&list[0])
-                .clone(),
+            Some(list) => list.iter().find(|a| !PASSIVE.iter().any(|w| a.starts_with(w))).unwrap_or(&list[0]).clone(),
             None => "look".to_string(),
         };
         let text = p.observation.text.to_lowercase();

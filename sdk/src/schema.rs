@@ -156,7 +156,10 @@ pub fn generate() -> BTreeMap<String, Value> {
     note!(Initialized, CancelRequest, Progress, LogMessage);
     add("jsonrpc.message.json".into(), root::<Message>("jsonrpc.message.json"));
     add("record.line.json".into(), root::<RecordLine>("record.line.json"));
-    add("error.unsupportedVersion.data.json".into(), root::<UnsupportedVersionData>("error.unsupportedVersion.data.json"));
+    add(
+        "error.unsupportedVersion.data.json".into(),
+        root::<UnsupportedVersionData>("error.unsupportedVersion.data.json"),
+    );
 
     let mut env = Plane::new().lifecycle();
     env.request::<EnvTasks>();
@@ -164,7 +167,10 @@ pub fn generate() -> BTreeMap<String, Value> {
     env.request::<EnvStep>();
     env.request::<EnvAdmissibleActions>();
     env.request::<EnvExpertAction>();
-    add("environment-plane.json".into(), env.into_schema("environment-plane.json", "stepwire environment plane message"));
+    add(
+        "environment-plane.json".into(),
+        env.into_schema("environment-plane.json", "stepwire environment plane message"),
+    );
 
     let mut agent = Plane::new().lifecycle();
     agent.request::<AgentPlan>();
@@ -222,9 +228,7 @@ pub fn write_all(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
 /// Parses `value` as the Rust type behind schema `stem` and serialises it again: how the types
 /// read and write each example. `None` when `stem` names no payload type (the plane unions).
 pub fn roundtrip(stem: &str, value: Value) -> Option<Result<Value, serde_json::Error>> {
-    fn via<T: serde::de::DeserializeOwned + serde::Serialize>(
-        v: Value,
-    ) -> Result<Value, serde_json::Error> {
+    fn via<T: serde::de::DeserializeOwned + serde::Serialize>(v: Value) -> Result<Value, serde_json::Error> {
         serde_json::to_value(serde_json::from_value::<T>(v)?)
     }
     macro_rules! table {

@@ -9,8 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
 use crate::protocol::{
-    ActParams, AgentStepParams, AgentStepResult, PlanParams, ProgressUpdateParams, StepDecisions,
-    Usage,
+    ActParams, AgentStepParams, AgentStepResult, PlanParams, ProgressUpdateParams, StepDecisions, Usage,
 };
 
 /// Where the low-level action comes from.

@@ -55,19 +55,12 @@ pub struct Transport {
 
 impl Transport {
     /// Frames any pair of byte streams, with the default size limit.
-    pub fn new(
-        read: impl AsyncRead + Send + 'static,
-        write: impl AsyncWrite + Send + 'static,
-    ) -> Self {
+    pub fn new(read: impl AsyncRead + Send + 'static, write: impl AsyncWrite + Send + 'static) -> Self {
         let read: BoxRead = Box::pin(read);
         let write: BoxWrite = Box::pin(write);
         Transport {
-            reader: TransportReader {
-                inner: FramedRead::new(read, LspCodec::default()),
-            },
-            writer: TransportWriter {
-                inner: FramedWrite::new(write, LspCodec::default()),
-            },
+            reader: TransportReader { inner: FramedRead::new(read, LspCodec::default()) },
+            writer: TransportWriter { inner: FramedWrite::new(write, LspCodec::default()) },
         }
     }
 
@@ -131,40 +124,33 @@ impl Transport {
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport")
-            .field("max_message_size", &self.max_message_size())
-            .finish()
+        f.debug_struct("Transport").field("max_message_size", &self.max_message_size()).finish()
     }
 }
 
 /// Stdin as an `AsyncRead`, fed by a detached thread (see [`Transport::stdio`]).
 fn stdin_reader() -> impl AsyncRead + Send + 'static {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-    let spawned = std::thread::Builder::new()
-        .name("stepwire-stdin".into())
-        .spawn(move || {
-            use std::io::Read;
-            let mut stdin = std::io::stdin().lock();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match stdin.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if tx
-                            .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
+    let spawned = std::thread::Builder::new().name("stepwire-stdin".into()).spawn(move || {
+        use std::io::Read;
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
                         break;
                     }
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
             }
-        });
+        }
+    });
     if let Err(e) = spawned {
         tracing::error!("cannot start the stdin reader thread: {e}");
     }

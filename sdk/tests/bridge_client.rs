@@ -13,29 +13,13 @@ use stepwire_sdk::protocol::ResetParams;
 fn lockbox_bridge() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = std::env::current_exe()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .to_path_buf();
+        let dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "-q",
-            "-p",
-            "stepwire-example-bridge",
-            "--bin",
-            "lockbox-bridge",
-        ]);
+        cmd.args(["build", "-q", "-p", "stepwire-example-bridge", "--bin", "lockbox-bridge"]);
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
-        let status = cmd
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .unwrap();
+        let status = cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).status().unwrap();
         assert!(status.success(), "building lockbox-bridge failed");
         dir.join("lockbox-bridge")
     })
@@ -62,12 +46,7 @@ fn group_members(pgid: u32) -> Vec<u32> {
             continue;
         };
         // Fields after the `(comm)`: state ppid pgrp ...
-        let rest: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|r| r.1)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
+        let rest: Vec<&str> = stat.rsplit_once(')').map(|r| r.1).unwrap_or("").split_whitespace().collect();
         if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
             out.push(pid);
         }
@@ -86,11 +65,7 @@ async fn gone(pgid: u32) -> bool {
 }
 
 fn reset(task: &str, variation: u64) -> ResetParams {
-    ResetParams {
-        task: task.into(),
-        variation: Some(variation),
-        ..Default::default()
-    }
+    ResetParams { task: task.into(), variation: Some(variation), ..Default::default() }
 }
 
 #[tokio::test]
@@ -104,15 +79,8 @@ async fn plays_to_a_win_with_the_expert_then_shuts_down() {
         assert!(start.observation.parts.contains_key("inventory"));
         let mut won = false;
         for _ in 0..20 {
-            let action = env
-                .expert_action()
-                .await
-                .unwrap()
-                .expect("the expert has a move");
-            assert!(
-                env.admissible_actions().await.unwrap().contains(&action),
-                "{action}"
-            );
+            let action = env.expert_action().await.unwrap().expect("the expert has a move");
+            assert!(env.admissible_actions().await.unwrap().contains(&action), "{action}");
             let step = env.step(&action).await.unwrap();
             if step.done {
                 won = step.won;
@@ -122,19 +90,10 @@ async fn plays_to_a_win_with_the_expert_then_shuts_down() {
         assert!(won, "the expert should win {task} {variation}");
         assert_eq!(env.step("look").await.unwrap_err(), EnvError::EpisodeOver);
     }
-    assert!(matches!(
-        env.step("fly away").await,
-        Err(EnvError::EpisodeOver)
-    ));
+    assert!(matches!(env.step("fly away").await, Err(EnvError::EpisodeOver)));
     env.reset(reset("open-box", 0)).await.unwrap();
-    assert!(matches!(
-        env.step("fly away").await,
-        Err(EnvError::InvalidAction(_))
-    ));
-    assert!(matches!(
-        env.reset(reset("nope", 0)).await,
-        Err(EnvError::UnknownTask(_))
-    ));
+    assert!(matches!(env.step("fly away").await, Err(EnvError::InvalidAction(_))));
+    assert!(matches!(env.reset(reset("nope", 0)).await, Err(EnvError::UnknownTask(_))));
     let pid = env.pid().unwrap();
     let status = env.shutdown().await.unwrap();
     assert!(status.success(), "{status}");
@@ -154,53 +113,29 @@ async fn a_killed_bridge_reports_crashed_and_leaves_no_process() {
     env.reset(reset("open-box", 3)).await.unwrap();
     assert_eq!(group_members(pgid).len(), 2, "bridge and its grandchild");
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pgid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(10), env.step("look"))
-        .await
-        .unwrap()
-        .unwrap_err();
-    let EnvError::Crashed(msg) = err else {
-        panic!("expected Crashed, got {err:?}")
-    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pgid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), env.step("look")).await.unwrap().unwrap_err();
+    let EnvError::Crashed(msg) = err else { panic!("expected Crashed, got {err:?}") };
     assert!(msg.contains("signal: 9"), "{msg}");
-    assert!(
-        msg.contains("starting"),
-        "the last stderr lines are in the report: {msg}"
-    );
+    assert!(msg.contains("starting"), "the last stderr lines are in the report: {msg}");
     // Later calls fail the same way, at once.
     assert!(matches!(env.tasks().await, Err(EnvError::Crashed(_))));
     drop(env);
-    assert!(
-        gone(pgid).await,
-        "grandchild survived: {:?}",
-        group_members(pgid)
-    );
+    assert!(gone(pgid).await, "grandchild survived: {:?}", group_members(pgid));
 }
 
 #[tokio::test]
 async fn a_hung_bridge_times_out_and_is_killed() {
     let cmd = BridgeCommand::new("sleep").arg("300");
-    let opts = BridgeOptions {
-        initialize_timeout: Duration::from_millis(300),
-        ..options()
-    };
+    let opts = BridgeOptions { initialize_timeout: Duration::from_millis(300), ..options() };
     let started = std::time::Instant::now();
     let err = BridgeClient::spawn(cmd, opts).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        matches!(&err, EnvError::Crashed(m) if m.contains("did not answer")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, EnvError::Crashed(m) if m.contains("did not answer")), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_missing_program_is_an_error() {
-    let err = BridgeClient::spawn(BridgeCommand::new("/no/such/bridge"), options())
-        .await
-        .unwrap_err();
+    let err = BridgeClient::spawn(BridgeCommand::new("/no/such/bridge"), options()).await.unwrap_err();
     assert!(matches!(err, EnvError::Crashed(m) if m.contains("cannot start")));
 }

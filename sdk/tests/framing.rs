@@ -30,11 +30,7 @@ fn decode_all(codec: &mut LspCodec, bytes: &[u8]) -> Vec<Result<Result<Value, St
 fn round_trip_and_byte_by_byte() {
     let mut codec = LspCodec::default();
     let mut buf = BytesMut::new();
-    let msgs = [
-        json!({"a": 1}),
-        json!({"text": "héllo ✓"}),
-        json!([1, 2, 3]),
-    ];
+    let msgs = [json!({"a": 1}), json!({"text": "héllo ✓"}), json!([1, 2, 3])];
     for m in &msgs {
         codec.encode(m, &mut buf).unwrap();
     }
@@ -66,18 +62,8 @@ fn bad_json_and_utf8_are_consumed_and_the_stream_goes_on() {
     raw.extend(frame_bytes(b"{\"ok\":true}"));
     let got = decode_all(&mut LspCodec::default(), &raw);
     assert_eq!(got.len(), 3);
-    assert!(got[0]
-        .as_ref()
-        .unwrap()
-        .as_ref()
-        .unwrap_err()
-        .contains("not valid JSON"));
-    assert!(got[1]
-        .as_ref()
-        .unwrap()
-        .as_ref()
-        .unwrap_err()
-        .contains("UTF-8"));
+    assert!(got[0].as_ref().unwrap().as_ref().unwrap_err().contains("not valid JSON"));
+    assert!(got[1].as_ref().unwrap().as_ref().unwrap_err().contains("UTF-8"));
     assert_eq!(got[2], Ok(Ok(json!({"ok": true}))));
 }
 
@@ -87,10 +73,7 @@ fn oversized_body_is_reported_at_once_then_skipped() {
     let mut buf = BytesMut::from(&b"Content-Length: 20\r\n\r\n"[..]);
     // Reported from the header alone, before any body byte arrives.
     let first = codec.decode(&mut buf).unwrap().unwrap();
-    assert!(matches!(
-        first,
-        Err(FrameError::Oversized { len: 20, max: 10 })
-    ));
+    assert!(matches!(first, Err(FrameError::Oversized { len: 20, max: 10 })));
     buf.extend_from_slice(&[b'x'; 20]);
     buf.extend_from_slice(&frame_bytes(b"{}"));
     assert_eq!(codec.decode(&mut buf).unwrap().unwrap().unwrap(), json!({}));
@@ -117,34 +100,10 @@ fn fatal_header_faults_are_distinct() {
 
 #[test]
 fn fault_codes() {
-    assert_eq!(
-        FrameError::InvalidJson("x".into())
-            .rpc_error()
-            .unwrap()
-            .code
-            .code(),
-        -32700
-    );
-    assert_eq!(
-        FrameError::InvalidUtf8.rpc_error().unwrap().code.code(),
-        -32700
-    );
-    assert_eq!(
-        FrameError::Oversized { len: 2, max: 1 }
-            .rpc_error()
-            .unwrap()
-            .code
-            .code(),
-        -32600
-    );
-    assert_eq!(
-        FrameError::MissingContentLength
-            .rpc_error()
-            .unwrap()
-            .code
-            .code(),
-        -32600
-    );
+    assert_eq!(FrameError::InvalidJson("x".into()).rpc_error().unwrap().code.code(), -32700);
+    assert_eq!(FrameError::InvalidUtf8.rpc_error().unwrap().code.code(), -32700);
+    assert_eq!(FrameError::Oversized { len: 2, max: 1 }.rpc_error().unwrap().code.code(), -32600);
+    assert_eq!(FrameError::MissingContentLength.rpc_error().unwrap().code.code(), -32600);
     assert!(FrameError::UnexpectedEof.rpc_error().is_none());
     assert!(!FrameError::InvalidJson("x".into()).is_fatal());
     assert!(FrameError::BadLength("x".into()).is_fatal());
@@ -160,16 +119,10 @@ async fn answers_to(raw: Vec<u8>, max: usize) -> Vec<Value> {
     write.write_all(&raw).await.unwrap();
     write.shutdown().await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), read.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), read.read_to_end(&mut out)).await.unwrap().unwrap();
     conn.closed().await;
     let mut codec = LspCodec::default();
-    decode_all(&mut codec, &out)
-        .into_iter()
-        .map(|r| r.unwrap().unwrap())
-        .collect()
+    decode_all(&mut codec, &out).into_iter().map(|r| r.unwrap().unwrap()).collect()
 }
 
 fn code(v: &Value) -> i64 {
@@ -182,22 +135,15 @@ async fn connection_answers_bad_frames_and_resynchronises() {
     raw.extend(b"Content-Length: 100\r\n\r\n");
     raw.extend([b' '; 100]);
     raw.extend(frame_bytes(br#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#));
-    raw.extend(frame_bytes(
-        br#"[{"jsonrpc":"2.0","id":2,"method":"nope"}]"#,
-    ));
+    raw.extend(frame_bytes(br#"[{"jsonrpc":"2.0","id":2,"method":"nope"}]"#));
     raw.extend(frame_bytes(br#"{"jsonrpc":"1.0","id":3,"method":"nope"}"#));
     raw.extend(frame_bytes(br#"{"hello":"world"}"#));
-    raw.extend(frame_bytes(
-        br#"{"jsonrpc":"2.0","id":{"x":1},"method":"nope"}"#,
-    ));
+    raw.extend(frame_bytes(br#"{"jsonrpc":"2.0","id":{"x":1},"method":"nope"}"#));
     let got = answers_to(raw, 50).await;
     // Requests are served concurrently, so the -32601 may come in any position.
     let mut codes: Vec<i64> = got.iter().map(code).collect();
     codes.sort();
-    assert_eq!(
-        codes,
-        vec![-32700, -32601, -32600, -32600, -32600, -32600, -32600]
-    );
+    assert_eq!(codes, vec![-32700, -32601, -32600, -32600, -32600, -32600, -32600]);
     assert_eq!((code(&got[0]), &got[0]["id"]), (-32700, &Value::Null));
     assert_eq!((code(&got[1]), &got[1]["id"]), (-32600, &Value::Null));
     let by_id = |id: i64| got.iter().find(|v| v["id"] == json!(id)).map(code);

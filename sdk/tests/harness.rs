@@ -44,11 +44,7 @@ impl Environment for Counter {
             _ => return Err(EnvError::InvalidAction(action.into())),
         }
         self.steps += 1;
-        Ok(StepResult::new(
-            Observation::text(self.steps.to_string()),
-            0.0,
-            0.0,
-        ))
+        Ok(StepResult::new(Observation::text(self.steps.to_string()), 0.0, 0.0))
     }
     async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
         Ok(Some("inc".into()))
@@ -64,18 +60,8 @@ struct Client {
 impl Client {
     fn start() -> Self {
         let (a, b) = Transport::pair();
-        let server = tokio::spawn(serve(
-            Counter {
-                steps: 0,
-                live: false,
-            },
-            a,
-        ));
-        Client {
-            t: b,
-            id: 0,
-            server,
-        }
+        let server = tokio::spawn(serve(Counter { steps: 0, live: false }, a));
+        Client { t: b, id: 0, server }
     }
     async fn send(&mut self, method: &str, params: Value) -> i64 {
         self.id += 1;
@@ -84,12 +70,7 @@ impl Client {
         self.id
     }
     async fn recv(&mut self) -> Value {
-        tokio::time::timeout(LIMIT, self.t.recv())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .unwrap()
+        tokio::time::timeout(LIMIT, self.t.recv()).await.unwrap().unwrap().unwrap().unwrap()
     }
     async fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.send(method, params).await;
@@ -104,16 +85,10 @@ impl Client {
         answer
     }
     async fn notify(&mut self, method: &str, params: Value) {
-        self.t
-            .send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
-            .await
-            .unwrap();
+        self.t.send(json!({"jsonrpc": "2.0", "method": method, "params": params})).await.unwrap();
     }
     async fn outcome(self) -> ServeOutcome {
-        tokio::time::timeout(LIMIT, self.server)
-            .await
-            .unwrap()
-            .unwrap()
+        tokio::time::timeout(LIMIT, self.server).await.unwrap().unwrap()
     }
 }
 
@@ -125,43 +100,20 @@ fn code(v: &Value) -> i64 {
 async fn full_lifecycle() {
     let mut c = Client::start();
     assert_eq!(code(&c.call("env/tasks", json!({})).await), -32002);
-    let bad = c
-        .call(
-            "initialize",
-            json!({"protocolVersion": 7, "clientInfo": {"name": "t"}}),
-        )
-        .await;
+    let bad = c.call("initialize", json!({"protocolVersion": 7, "clientInfo": {"name": "t"}})).await;
     assert_eq!(code(&bad), -31005);
     assert_eq!(bad["error"]["data"]["supported"], json!([1]));
     let init = c.init().await;
-    assert_eq!(
-        init["result"]["capabilities"]["environment"]["name"],
-        json!("counter")
-    );
-    assert_eq!(
-        code(&c.call("env/step", json!({"action": "inc"})).await),
-        -31006
-    );
+    assert_eq!(init["result"]["capabilities"]["environment"]["name"], json!("counter"));
+    assert_eq!(code(&c.call("env/step", json!({"action": "inc"})).await), -31006);
     assert_eq!(code(&c.call("env/reset", json!({"task": 3})).await), -32602);
-    assert_eq!(
-        code(&c.call("env/reset", json!({"task": "nope"})).await),
-        -31003
-    );
-    assert_eq!(
-        code(&c.call("env/admissibleActions", json!({})).await),
-        -32601
-    );
+    assert_eq!(code(&c.call("env/reset", json!({"task": "nope"})).await), -31003);
+    assert_eq!(code(&c.call("env/admissibleActions", json!({})).await), -32601);
     c.call("env/reset", json!({"task": "count"})).await;
-    assert_eq!(
-        code(&c.call("env/step", json!({"action": "dance"})).await),
-        -31001
-    );
+    assert_eq!(code(&c.call("env/step", json!({"action": "dance"})).await), -31001);
     let step = c.call("env/step", json!({"action": "inc"})).await;
     assert_eq!(step["result"]["observation"]["text"], json!("1"));
-    assert_eq!(
-        c.call("env/expertAction", json!({})).await["result"]["action"],
-        json!("inc")
-    );
+    assert_eq!(c.call("env/expertAction", json!({})).await["result"]["action"], json!("inc"));
     let panicked = c.call("env/step", json!({"action": "panic"})).await;
     assert_eq!(code(&panicked), -32603);
     assert_eq!(c.call("shutdown", Value::Null).await["result"], Value::Null);
@@ -180,10 +132,7 @@ async fn cancel_and_protocol_errors_are_answered_during_a_slow_env_call() {
     assert_eq!(code(&c.call("no/such", json!({})).await), -32601);
     c.notify("$/cancelRequest", json!({"id": slow})).await;
     let cancelled = c.recv().await;
-    assert_eq!(
-        (cancelled["id"].clone(), code(&cancelled)),
-        (json!(slow), -32800)
-    );
+    assert_eq!((cancelled["id"].clone(), code(&cancelled)), (json!(slow), -32800));
     // The env is free again.
     let step = c.call("env/step", json!({"action": "inc"})).await;
     assert!(step.get("result").is_some(), "{step}");

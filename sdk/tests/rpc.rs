@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use stepwire_sdk::protocol::methods::EnvTasks;
 use stepwire_sdk::protocol::{RpcError, TaskInfo, TasksResult};
 use stepwire_sdk::rpc::{
-    parse_params, BoxFuture, CallError, Connection, ConnectionOptions, Handler,
-    NotificationContext, RequestContext, Router,
+    parse_params, BoxFuture, CallError, Connection, ConnectionOptions, Handler, NotificationContext, RequestContext,
+    Router,
 };
 use stepwire_sdk::transport::Transport;
 use tokio::sync::Notify;
@@ -24,11 +24,7 @@ struct TestHandler {
 }
 
 impl Handler for TestHandler {
-    fn request(
-        &self,
-        ctx: RequestContext,
-        params: Option<Value>,
-    ) -> BoxFuture<Result<Value, RpcError>> {
+    fn request(&self, ctx: RequestContext, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>> {
         let release = self.release.clone();
         let cancelled = self.cancelled.clone();
         Box::pin(async move {
@@ -62,12 +58,7 @@ impl Handler for TestHandler {
         })
     }
 
-    fn notification(
-        &self,
-        _: NotificationContext,
-        _: &str,
-        params: Option<Value>,
-    ) -> BoxFuture<()> {
+    fn notification(&self, _: NotificationContext, _: &str, params: Option<Value>) -> BoxFuture<()> {
         let seen = self.seen.clone();
         Box::pin(async move {
             let i = params.and_then(|p| p["i"].as_i64()).unwrap_or(-1);
@@ -79,19 +70,13 @@ impl Handler for TestHandler {
 }
 
 fn opts() -> ConnectionOptions {
-    ConnectionOptions {
-        name: "test".into(),
-        request_timeout: Some(LIMIT),
-    }
+    ConnectionOptions { name: "test".into(), request_timeout: Some(LIMIT) }
 }
 
 /// A served connection and a client connection, in memory.
 fn pair(handler: TestHandler) -> (Connection, Connection) {
     let (a, b) = Transport::pair();
-    (
-        Connection::start(a, handler, opts()),
-        Connection::start_client(b, opts()),
-    )
+    (Connection::start(a, handler, opts()), Connection::start_client(b, opts()))
 }
 
 /// A served connection and the raw transport on the other side.
@@ -101,12 +86,7 @@ fn raw(handler: TestHandler) -> (Connection, Transport) {
 }
 
 async fn recv(t: &mut Transport) -> Value {
-    tokio::time::timeout(LIMIT, t.recv())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
-        .unwrap()
+    tokio::time::timeout(LIMIT, t.recv()).await.unwrap().unwrap().unwrap().unwrap()
 }
 
 #[tokio::test]
@@ -116,10 +96,7 @@ async fn requests_run_concurrently() {
     let waiting = tokio::spawn(async move { c2.request_raw("wait", None, Some(LIMIT)).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
     // `wait` only returns once `release` has run: both must be in flight together.
-    assert_eq!(
-        client.request_raw("release", None, None).await.unwrap(),
-        json!("ok")
-    );
+    assert_eq!(client.request_raw("release", None, None).await.unwrap(), json!("ok"));
     assert_eq!(waiting.await.unwrap().unwrap(), json!("released"));
 }
 
@@ -144,60 +121,32 @@ async fn notifications_are_handled_in_order() {
 #[tokio::test]
 async fn cancel_answers_minus_32800_once() {
     let (_server, mut t) = raw(TestHandler::default());
-    t.send(json!({"jsonrpc": "2.0", "id": 7, "method": "slow"}))
-        .await
-        .unwrap();
-    t.send(json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 7}}))
-        .await
-        .unwrap();
+    t.send(json!({"jsonrpc": "2.0", "id": 7, "method": "slow"})).await.unwrap();
+    t.send(json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 7}})).await.unwrap();
     let answer = recv(&mut t).await;
     assert_eq!(answer["id"], json!(7));
     assert_eq!(answer["error"]["code"], json!(-32800));
     // Cancelling a finished request produces nothing; the next answer is the echo.
-    t.send(json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 7}}))
-        .await
-        .unwrap();
-    t.send(json!({"jsonrpc": "2.0", "id": 8, "method": "echo", "params": [1]}))
-        .await
-        .unwrap();
-    assert_eq!(
-        recv(&mut t).await,
-        json!({"jsonrpc": "2.0", "id": 8, "result": [1]})
-    );
+    t.send(json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 7}})).await.unwrap();
+    t.send(json!({"jsonrpc": "2.0", "id": 8, "method": "echo", "params": [1]})).await.unwrap();
+    assert_eq!(recv(&mut t).await, json!({"jsonrpc": "2.0", "id": 8, "result": [1]}));
 }
 
 #[tokio::test]
 async fn unknown_method_bad_params_and_panics_are_answered() {
     let (_server, mut t) = raw(TestHandler::default());
-    t.send(json!({"jsonrpc": "2.0", "id": 1, "method": "nope"}))
-        .await
-        .unwrap();
+    t.send(json!({"jsonrpc": "2.0", "id": 1, "method": "nope"})).await.unwrap();
     assert_eq!(recv(&mut t).await["error"]["code"], json!(-32601));
-    t.send(json!({"jsonrpc": "2.0", "id": 2, "method": "typed", "params": {"id": 5}}))
-        .await
-        .unwrap();
+    t.send(json!({"jsonrpc": "2.0", "id": 2, "method": "typed", "params": {"id": 5}})).await.unwrap();
     let bad = recv(&mut t).await;
     assert_eq!(bad["error"]["code"], json!(-32602));
-    assert!(
-        bad["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("invalid type"),
-        "{bad}"
-    );
-    t.send(json!({"jsonrpc": "2.0", "id": 3, "method": "boom"}))
-        .await
-        .unwrap();
+    assert!(bad["error"]["message"].as_str().unwrap().contains("invalid type"), "{bad}");
+    t.send(json!({"jsonrpc": "2.0", "id": 3, "method": "boom"})).await.unwrap();
     let boom = recv(&mut t).await;
     assert_eq!(boom["error"]["code"], json!(-32603));
-    assert!(boom["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("blew up"));
+    assert!(boom["error"]["message"].as_str().unwrap().contains("blew up"));
     // Still alive.
-    t.send(json!({"jsonrpc": "2.0", "id": 4, "method": "echo", "params": {"a": 1}}))
-        .await
-        .unwrap();
+    t.send(json!({"jsonrpc": "2.0", "id": 4, "method": "echo", "params": {"a": 1}})).await.unwrap();
     assert_eq!(recv(&mut t).await["result"], json!({"a": 1}));
 }
 
@@ -206,10 +155,7 @@ async fn client_timeout_cancels_the_request() {
     let handler = TestHandler::default();
     let cancelled = handler.cancelled.clone();
     let (_server, client) = pair(handler);
-    let err = client
-        .request_raw("slow", None, Some(Duration::from_millis(100)))
-        .await
-        .unwrap_err();
+    let err = client.request_raw("slow", None, Some(Duration::from_millis(100))).await.unwrap_err();
     assert!(matches!(err, CallError::Timeout { .. }), "{err:?}");
     tokio::time::timeout(LIMIT, async {
         while !cancelled.load(Ordering::SeqCst) {
@@ -223,13 +169,7 @@ async fn client_timeout_cancels_the_request() {
 #[tokio::test]
 async fn peer_loss_fails_every_pending_call() {
     let (a, b) = Transport::pair();
-    let client = Connection::start_client(
-        b,
-        ConnectionOptions {
-            request_timeout: None,
-            ..opts()
-        },
-    );
+    let client = Connection::start_client(b, ConnectionOptions { request_timeout: None, ..opts() });
     let calls: Vec<_> = (0..3)
         .map(|_| {
             let c = client.clone();
@@ -239,11 +179,7 @@ async fn peer_loss_fails_every_pending_call() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     drop(a);
     for call in calls {
-        let err = tokio::time::timeout(LIMIT, call)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let err = tokio::time::timeout(LIMIT, call).await.unwrap().unwrap().unwrap_err();
         assert!(matches!(err, CallError::Closed(_)), "{err:?}");
     }
     let later = client.request_raw("x", None, None).await.unwrap_err();
@@ -254,24 +190,14 @@ async fn peer_loss_fails_every_pending_call() {
 #[tokio::test]
 async fn typed_router_round_trip() {
     let router = Router::new().request::<EnvTasks, _, _>(|_params, _ctx| async {
-        let task = TaskInfo {
-            id: "t".into(),
-            description: None,
-            splits: vec![],
-        };
+        let task = TaskInfo { id: "t".into(), description: None, splits: vec![] };
         Ok(TasksResult { tasks: vec![task] })
     });
     let (a, b) = Transport::pair();
     let _server = Connection::start(a, router, opts());
     let client = Connection::start_client(b, opts());
-    let tasks = client
-        .request::<EnvTasks>(Default::default())
-        .await
-        .unwrap();
+    let tasks = client.request::<EnvTasks>(Default::default()).await.unwrap();
     assert_eq!(tasks.tasks[0].id, "t");
-    let err = client
-        .request_raw("env/reset", None, None)
-        .await
-        .unwrap_err();
+    let err = client.request_raw("env/reset", None, None).await.unwrap_err();
     assert!(matches!(err, CallError::Rpc(e) if e.code.code() == -32601));
 }

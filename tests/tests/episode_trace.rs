@@ -19,7 +19,13 @@ async fn play(cmd: BridgeCommand, env: &str, task: &str, expert: bool) -> (Vec<R
     } else {
         Policies { high: &agent, low: ActionSource::Policy(&agent), progress: &agent }
     };
-    let reset = ResetParams { task: task.into(), split: Some("train".into()), variation: Some(1), seed: Some(5), ..Default::default() };
+    let reset = ResetParams {
+        task: task.into(),
+        split: Some("train".into()),
+        variation: Some(1),
+        seed: Some(5),
+        ..Default::default()
+    };
     let key = EpisodeKey { env: env.into(), task: task.into(), split: "train".into(), variation: 1, repeat: 0 };
     let options = EpisodeOptions { max_steps: 30, ..Default::default() };
     let mut lines = Vec::new();
@@ -32,7 +38,8 @@ async fn play(cmd: BridgeCommand, env: &str, task: &str, expert: bool) -> (Vec<R
 
 /// Every line valid against `schemas/record.line.json`, as JSON values.
 fn validated(lines: &[RecordLine]) -> Vec<Value> {
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(workspace().join("schemas/record.line.json")).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace().join("schemas/record.line.json")).unwrap()).unwrap();
     let validator = jsonschema::draft202012::new(&schema).unwrap();
     lines
         .iter()

@@ -86,9 +86,8 @@ impl Decoder {
         let past_names = (0..spec.num_layers)
             .flat_map(|i| [format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value")])
             .collect();
-        let present_names = (0..spec.num_layers)
-            .flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")])
-            .collect();
+        let present_names =
+            (0..spec.num_layers).flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")]).collect();
         Ok(Decoder { session, spec, path: path.to_path_buf(), device, past_names, present_names })
     }
 
@@ -100,13 +99,7 @@ impl Decoder {
     /// Runs `ids` (`[batch, seq]`, row-major) on top of `past`.
     ///
     /// `mask` is `[batch, past + seq]` and `positions` `[batch, seq]`.
-    pub fn forward(
-        &mut self,
-        ids: &[i64],
-        mask: &[i64],
-        positions: &[i64],
-        past: &Kv,
-    ) -> Result<Forward> {
+    pub fn forward(&mut self, ids: &[i64], mask: &[i64], positions: &[i64], past: &Kv) -> Result<Forward> {
         let batch = past.batch;
         let seq = ids.len() / batch.max(1);
         debug_assert_eq!(ids.len(), batch * seq);
@@ -114,8 +107,7 @@ impl Decoder {
         let inf = |e: ort::Error| OnnxError::Inference(e.to_string());
         let ids_t = TensorRef::from_array_view(([batch, seq], ids)).map_err(inf)?;
         let mask_t = TensorRef::from_array_view(([batch, past.len + seq], mask)).map_err(inf)?;
-        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
-            Vec::with_capacity(3 + past.tensors.len());
+        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(3 + past.tensors.len());
         inputs.push(("input_ids".into(), ids_t.into()));
         inputs.push(("attention_mask".into(), mask_t.into()));
         if self.spec.has_position_ids {
@@ -126,9 +118,8 @@ impl Decoder {
             inputs.push((Cow::Borrowed(name.as_str()), t.into()));
         }
         let mut out = self.session.run(inputs).map_err(inf)?;
-        let logits = out
-            .remove("logits")
-            .ok_or_else(|| OnnxError::Inference("the model returned no `logits`".into()))?;
+        let logits =
+            out.remove("logits").ok_or_else(|| OnnxError::Inference("the model returned no `logits`".into()))?;
         let (shape, data) = logits.try_extract_tensor::<f32>().map_err(inf)?;
         if shape.len() != 3 || shape[0] as usize != batch || shape[1] as usize != seq {
             return Err(OnnxError::Inference(format!("unexpected logits shape {shape:?}")));
@@ -174,10 +165,7 @@ fn discover(session: &Session) -> std::result::Result<ModelSpec, String> {
                     cache (Optimum task text-generation-with-past)"
             .into());
     }
-    let past0 = inputs
-        .iter()
-        .find(|i| i.name() == "past_key_values.0.key")
-        .ok_or("past_key_values.0.key vanished")?;
+    let past0 = inputs.iter().find(|i| i.name() == "past_key_values.0.key").ok_or("past_key_values.0.key vanished")?;
     let shape = match past0.dtype() {
         ValueType::Tensor { shape, .. } => shape.clone(),
         other => return Err(format!("past_key_values.0.key is not a tensor ({other:?})")),
@@ -201,9 +189,7 @@ fn discover(session: &Session) -> std::result::Result<ModelSpec, String> {
         }
     }
     let vocab = outputs.iter().find(|o| o.name() == "logits").and_then(|o| match o.dtype() {
-        ValueType::Tensor { shape, .. } if shape.len() == 3 && shape[2] > 0 => {
-            Some(shape[2] as usize)
-        }
+        ValueType::Tensor { shape, .. } if shape.len() == 3 && shape[2] > 0 => Some(shape[2] as usize),
         _ => None,
     });
     Ok(ModelSpec {

@@ -7,8 +7,8 @@
 //! masks and position ids. Finished or cancelled rows leave the batch between steps. Requests are
 //! taken from the queue whenever the batch has room, so no request waits for another to finish.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};

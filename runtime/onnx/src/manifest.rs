@@ -79,11 +79,7 @@ struct RawLow {
 
 impl Default for RawLow {
     fn default() -> Self {
-        RawLow {
-            done_separator: default_separator(),
-            done_token: default_done(),
-            continue_token: default_continue(),
-        }
+        RawLow { done_separator: default_separator(), done_token: default_done(), continue_token: default_continue() }
     }
 }
 
@@ -173,9 +169,8 @@ impl Manifest {
         } else {
             path.to_path_buf()
         };
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            OnnxError::manifest(&file, format!("cannot read the manifest: {e}"))
-        })?;
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| OnnxError::manifest(&file, format!("cannot read the manifest: {e}")))?;
         Self::parse(&text, &file)
     }
 
@@ -189,32 +184,27 @@ impl Manifest {
         };
         let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
 
-        let role_names = raw.model.roles.clone().unwrap_or_else(|| {
-            Role::ALL.iter().map(|r| r.as_str().to_string()).collect()
-        });
+        let role_names =
+            raw.model.roles.clone().unwrap_or_else(|| Role::ALL.iter().map(|r| r.as_str().to_string()).collect());
         if role_names.is_empty() {
             return Err(err("model.roles is empty; list at least one of high, low, progress".into()));
         }
         let mut roles_served = Vec::new();
         for name in &role_names {
-            let role = parse_role(name).ok_or_else(|| {
-                err(format!("model.roles: unknown role {name:?} (expected high, low or progress)"))
-            })?;
+            let role = parse_role(name)
+                .ok_or_else(|| err(format!("model.roles: unknown role {name:?} (expected high, low or progress)")))?;
             if !roles_served.contains(&role) {
                 roles_served.push(role);
             }
         }
         for key in raw.templates.keys() {
             if parse_role(key).is_none() {
-                return Err(err(format!(
-                    "templates.{key}: unknown role (expected high, low or progress)"
-                )));
+                return Err(err(format!("templates.{key}: unknown role (expected high, low or progress)")));
             }
         }
         for key in raw.roles.keys() {
-            let role = parse_role(key).ok_or_else(|| {
-                err(format!("roles.{key}: unknown role (expected high, low or progress)"))
-            })?;
+            let role = parse_role(key)
+                .ok_or_else(|| err(format!("roles.{key}: unknown role (expected high, low or progress)")))?;
             if !roles_served.contains(&role) {
                 return Err(err(format!("roles.{key}: the role is not listed in model.roles")));
             }
@@ -251,9 +241,10 @@ impl Manifest {
         let mut roles = BTreeMap::new();
         for role in roles_served {
             let key = role.as_str();
-            let text = raw.templates.get(key).ok_or_else(|| {
-                err(format!("templates.{key}: missing (the role is listed in model.roles)"))
-            })?;
+            let text = raw
+                .templates
+                .get(key)
+                .ok_or_else(|| err(format!("templates.{key}: missing (the role is listed in model.roles)")))?;
             let template = Template::parse(text).map_err(|m| err(format!("templates.{key}: {m}")))?;
             let allowed = role_fields(role);
             if let Some(bad) = template.fields().find(|f| !allowed.contains(f)) {
@@ -278,16 +269,10 @@ impl Manifest {
                 ("model.onnx".to_string(), "model.tokenizer".to_string())
             };
             if !files.onnx.is_file() {
-                return Err(err(format!(
-                    "{field_onnx}: model file {} not found",
-                    files.onnx.display()
-                )));
+                return Err(err(format!("{field_onnx}: model file {} not found", files.onnx.display())));
             }
             if !files.tokenizer.is_file() {
-                return Err(err(format!(
-                    "{field_tok}: tokenizer file {} not found",
-                    files.tokenizer.display()
-                )));
+                return Err(err(format!("{field_tok}: tokenizer file {} not found", files.tokenizer.display())));
             }
             let model = match models.iter().position(|m| *m == files) {
                 Some(i) => i,
@@ -299,18 +284,13 @@ impl Manifest {
             roles.insert(role, RoleSpec { model, template, max_new_tokens: max_tokens(role)? });
         }
 
-        let low = LowFormat {
-            separator: raw.low.done_separator,
-            done: raw.low.done_token,
-            cont: raw.low.continue_token,
-        };
+        let low =
+            LowFormat { separator: raw.low.done_separator, done: raw.low.done_token, cont: raw.low.continue_token };
         if low.separator.trim().is_empty() {
             return Err(err("low.done_separator: must contain a non-space character".into()));
         }
         if low.done.trim().is_empty() || low.cont.trim().is_empty() || low.done == low.cont {
-            return Err(err(
-                "low.done_token / low.continue_token: must be two different non-empty words".into(),
-            ));
+            return Err(err("low.done_token / low.continue_token: must be two different non-empty words".into()));
         }
         let stop = raw.generation.stop.unwrap_or_default();
         if stop.iter().any(|s| s.is_empty()) {

@@ -28,8 +28,8 @@ pub fn environment() -> Result<Environment> {
         return Ok(env.clone());
     }
     let path = find_library().map_err(OnnxError::Library)?;
-    let builder = ort::init_from(&path)
-        .map_err(|e| OnnxError::Library(format!("cannot load {}: {e}; {FIX}", path.display())))?;
+    let builder =
+        ort::init_from(&path).map_err(|e| OnnxError::Library(format!("cannot load {}: {e}; {FIX}", path.display())))?;
     let env = builder
         .with_name("stepwire")
         .with_telemetry(false)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use stepwire_sdk::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
 use stepwire_sdk::protocol::{
-    ActParams, ActResult, AgentCapabilities, PlanParams, PlanResult, ProgressUpdateParams,
-    ProgressUpdateResult, Role, RoleUsage, Sampling, Usage,
+    ActParams, ActResult, AgentCapabilities, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, Role,
+    RoleUsage, Sampling, Usage,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -118,11 +118,8 @@ impl OnnxPolicy {
             .and_then(|d| d.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "onnx".into());
-        let session = SessionOptions {
-            device: opts.device,
-            intra_threads: opts.intra_threads,
-            spinning: opts.spinning,
-        };
+        let session =
+            SessionOptions { device: opts.device, intra_threads: opts.intra_threads, spinning: opts.spinning };
         let mut engines = Vec::new();
         let mut roles = BTreeMap::new();
         for (mi, files) in manifest.models.iter().enumerate() {
@@ -204,26 +201,22 @@ impl OnnxPolicy {
     }
 
     /// Generates on the calling thread (blocks until done).
-    pub fn generate_blocking(
-        &self,
-        req: &GenerateRequest,
-        cancel: &CancellationToken,
-    ) -> Result<Generation> {
+    pub fn generate_blocking(&self, req: &GenerateRequest, cancel: &CancellationToken) -> Result<Generation> {
         let p = self.inner.prepare(req)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.inner.submit(p, cancel.clone(), Box::new(move |r| {
-            let _ = tx.send(r);
-        }));
+        self.inner.submit(
+            p,
+            cancel.clone(),
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
         rx.recv().map_err(|_| OnnxError::WorkerGone)?
     }
 
     /// Generates without blocking the async runtime: tokenisation runs on a blocking thread,
     /// decoding on the model's worker. Dropping the future cancels the request.
-    pub async fn generate(
-        &self,
-        req: GenerateRequest,
-        cancel: &CancellationToken,
-    ) -> Result<Generation> {
+    pub async fn generate(&self, req: GenerateRequest, cancel: &CancellationToken) -> Result<Generation> {
         let inner = self.inner.clone();
         let p = tokio::task::spawn_blocking(move || inner.prepare(&req))
             .await
@@ -231,9 +224,13 @@ impl OnnxPolicy {
         let job_cancel = cancel.child_token();
         let _cancel_on_drop = job_cancel.clone().drop_guard();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.inner.submit(p, job_cancel, Box::new(move |r| {
-            let _ = tx.send(r);
-        }));
+        self.inner.submit(
+            p,
+            job_cancel,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
         rx.await.map_err(|_| OnnxError::WorkerGone)?
     }
 
@@ -293,13 +290,7 @@ impl Inner {
     }
 
     fn submit(&self, p: Prepared, cancel: CancellationToken, reply: crate::engine::Reply) {
-        self.engines[p.engine].submit(Job {
-            prompt: p.prompt,
-            prefix_slot: p.prefix_slot,
-            seq: p.seq,
-            cancel,
-            reply,
-        });
+        self.engines[p.engine].submit(Job { prompt: p.prompt, prefix_slot: p.prefix_slot, seq: p.seq, cancel, reply });
     }
 }
 
@@ -339,14 +330,9 @@ fn prefix_ids(
 
 #[async_trait]
 impl HighLevelPolicy for OnnxPolicy {
-    async fn plan(
-        &self,
-        params: &PlanParams,
-        cancel: &CancellationToken,
-    ) -> Result<PlanResult, PolicyError> {
+    async fn plan(&self, params: &PlanParams, cancel: &CancellationToken) -> Result<PlanResult, PolicyError> {
         let fields = prompt::plan_fields(&self.inner.manifest, params);
-        let (g, usage) =
-            self.run_role(Role::High, fields, params.sampling.as_ref(), None, cancel).await?;
+        let (g, usage) = self.run_role(Role::High, fields, params.sampling.as_ref(), None, cancel).await?;
         let subtask = g.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
         Ok(PlanResult { subtask, usage })
     }
@@ -354,15 +340,10 @@ impl HighLevelPolicy for OnnxPolicy {
 
 #[async_trait]
 impl LowLevelPolicy for OnnxPolicy {
-    async fn act(
-        &self,
-        params: &ActParams,
-        cancel: &CancellationToken,
-    ) -> Result<ActResult, PolicyError> {
+    async fn act(&self, params: &ActParams, cancel: &CancellationToken) -> Result<ActResult, PolicyError> {
         let fields = prompt::act_fields(&self.inner.manifest, params);
         let actions = params.admissible_actions.as_ref();
-        let (g, usage) =
-            self.run_role(Role::Low, fields, params.sampling.as_ref(), actions, cancel).await?;
+        let (g, usage) = self.run_role(Role::Low, fields, params.sampling.as_ref(), actions, cancel).await?;
         let low = &self.inner.manifest.low;
         let (action, subtask_done) = match (g.finish, actions) {
             (Finish::Action { index, done }, Some(_)) => {
@@ -384,8 +365,7 @@ impl ProgressPolicy for OnnxPolicy {
         cancel: &CancellationToken,
     ) -> Result<ProgressUpdateResult, PolicyError> {
         let fields = prompt::progress_fields(&self.inner.manifest, params);
-        let (g, usage) =
-            self.run_role(Role::Progress, fields, params.sampling.as_ref(), None, cancel).await?;
+        let (g, usage) = self.run_role(Role::Progress, fields, params.sampling.as_ref(), None, cancel).await?;
         let progress = g.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
         Ok(ProgressUpdateResult { progress, usage })
     }

@@ -44,10 +44,7 @@ impl PrefixCache {
         if prompt.len() > e.ids.len() && prompt.starts_with(&e.ids) {
             Some(e)
         } else {
-            warn!(
-                prefix = e.ids.len(),
-                "the prompt does not start with the cached prefix tokens; computing it whole"
-            );
+            warn!(prefix = e.ids.len(), "the prompt does not start with the cached prefix tokens; computing it whole");
             None
         }
     }

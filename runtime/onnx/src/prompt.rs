@@ -21,8 +21,7 @@ fn value(m: &Manifest, s: &str) -> String {
 }
 
 pub fn plan_fields<'a>(m: &Manifest, p: &PlanParams) -> Fields<'a> {
-    let completed: Vec<&str> =
-        p.completed_subtasks.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    let completed: Vec<&str> = p.completed_subtasks.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
     let mut f = Fields::new();
     f.insert("task", value(m, &p.task));
     f.insert("completed_subtasks", value(m, &completed.join(&m.list_separator)));

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 /// How the next token is chosen.
 pub enum Sampler {
     Greedy,
-    Sample { temperature: f32, top_p: f32, rng: StdRng },
+    Sample { temperature: f32, top_p: f32, rng: Box<StdRng> },
 }
 
 impl Sampler {
@@ -17,10 +17,10 @@ impl Sampler {
             Some(t) if t > 0.0 && t.is_finite() => Sampler::Sample {
                 temperature: t,
                 top_p: top_p.filter(|p| *p > 0.0 && *p < 1.0).unwrap_or(1.0),
-                rng: match seed {
+                rng: Box::new(match seed {
                     Some(s) => StdRng::seed_from_u64(s),
                     None => StdRng::from_os_rng(),
-                },
+                }),
             },
             _ => Sampler::Greedy,
         }
@@ -75,8 +75,7 @@ pub fn argmax(logits: &[f32], allowed: Option<&[u32]>) -> u32 {
 fn sample(cand: &mut [(u32, f32)], temperature: f32, top_p: f32, rng: &mut StdRng) -> u32 {
     cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let max = cand[0].1;
-    let mut probs: Vec<f64> =
-        cand.iter().map(|&(_, l)| (((l - max) / temperature) as f64).exp()).collect();
+    let mut probs: Vec<f64> = cand.iter().map(|&(_, l)| (((l - max) / temperature) as f64).exp()).collect();
     let total: f64 = probs.iter().sum();
     if !(total.is_finite() && total > 0.0) {
         return cand[0].0;

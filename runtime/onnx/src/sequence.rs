@@ -100,12 +100,7 @@ impl Sequence {
     }
 
     /// The result, once finished.
-    pub fn into_generation(
-        self,
-        tok: &TextTokenizer,
-        prompt_tokens: usize,
-        cached_tokens: usize,
-    ) -> Generation {
+    pub fn into_generation(self, tok: &TextTokenizer, prompt_tokens: usize, cached_tokens: usize) -> Generation {
         let mut text = tok.decode(&self.out);
         if self.finish == Some(Finish::Stop) {
             if let Some(cut) = self.params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {

@@ -20,10 +20,7 @@ impl TextTokenizer {
             .map_err(|e| OnnxError::tokenizer(path, format!("cannot load the tokenizer: {e}")))?;
         let id = |field: &str, tok: &str| -> Result<u32> {
             inner.token_to_id(tok).ok_or_else(|| {
-                OnnxError::tokenizer(
-                    path,
-                    format!("the manifest's {field} {tok:?} is not a token of this tokenizer"),
-                )
+                OnnxError::tokenizer(path, format!("the manifest's {field} {tok:?} is not a token of this tokenizer"))
             })
         };
         let eos = id("eos_token", &files.eos_token)?;

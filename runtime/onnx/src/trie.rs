@@ -34,22 +34,12 @@ pub struct ActionTrie {
 impl ActionTrie {
     /// Builds the trie. `lead` is what separates the prompt from the action (`" "` when the
     /// prompt does not end in whitespace). Duplicate and blank actions are dropped.
-    pub fn build(
-        tok: &TextTokenizer,
-        actions: &[String],
-        fmt: &LowFormat,
-        lead: &str,
-    ) -> Result<Self> {
+    pub fn build(tok: &TextTokenizer, actions: &[String], fmt: &LowFormat, lead: &str) -> Result<Self> {
         let mut seen = HashSet::new();
-        let actions: Vec<String> = actions
-            .iter()
-            .filter(|a| !a.trim().is_empty() && seen.insert(a.as_str()))
-            .cloned()
-            .collect();
+        let actions: Vec<String> =
+            actions.iter().filter(|a| !a.trim().is_empty() && seen.insert(a.as_str())).cloned().collect();
         if actions.is_empty() {
-            return Err(OnnxError::InvalidInput(
-                "admissibleActions is empty (or holds only blank strings)".into(),
-            ));
+            return Err(OnnxError::InvalidInput("admissibleActions is empty (or holds only blank strings)".into()));
         }
         let mut trie = ActionTrie { nodes: vec![Node::default()], actions: Vec::new() };
         for (i, a) in actions.iter().enumerate() {

@@ -11,9 +11,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use stepwire_onnx::{Finish, GenerateRequest, LoadOptions, OnnxError, OnnxPolicy};
 use stepwire_sdk::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
-use stepwire_sdk::protocol::{
-    ActParams, Observation, PlanParams, ProgressUpdateParams, Role, Sampling,
-};
+use stepwire_sdk::protocol::{ActParams, Observation, PlanParams, ProgressUpdateParams, Role, Sampling};
 use tokio_util::sync::CancellationToken;
 
 fn llama() -> Arc<OnnxPolicy> {
@@ -94,11 +92,8 @@ async fn constrained_act_always_returns_an_admissible_action() {
 #[test]
 fn constrained_generation_reports_the_action_and_flag() {
     let policy = llama();
-    let actions: Vec<String> =
-        ["go to fridge", "go to fridge 1", "go to fridge 10", "look"].map(String::from).to_vec();
-    let prompt = policy
-        .render(Role::Low, &[("subtask", "cool the apple".to_string())].into_iter().collect())
-        .unwrap();
+    let actions: Vec<String> = ["go to fridge", "go to fridge 1", "go to fridge 10", "look"].map(String::from).to_vec();
+    let prompt = policy.render(Role::Low, &[("subtask", "cool the apple".to_string())].into_iter().collect()).unwrap();
     let req = GenerateRequest { admissible_actions: Some(actions.clone()), ..GenerateRequest::new(Role::Low, prompt) };
     let g = policy.generate_blocking(&req, &CancellationToken::new()).unwrap();
     let Finish::Action { index, done } = g.finish else { panic!("finish {:?}", g.finish) };
@@ -116,10 +111,8 @@ fn constrained_generation_reports_the_action_and_flag() {
 #[test]
 fn empty_admissible_list_is_invalid_input() {
     let policy = llama();
-    let req = GenerateRequest {
-        admissible_actions: Some(vec![" ".into()]),
-        ..GenerateRequest::new(Role::Low, "Action:")
-    };
+    let req =
+        GenerateRequest { admissible_actions: Some(vec![" ".into()]), ..GenerateRequest::new(Role::Low, "Action:") };
     let e = policy.generate_blocking(&req, &CancellationToken::new()).unwrap_err();
     assert!(matches!(e, OnnxError::InvalidInput(_)), "{e}");
 }
@@ -129,7 +122,12 @@ fn sampling_with_a_seed_repeats() {
     let policy = llama();
     let run = |seed| {
         let req = GenerateRequest {
-            sampling: Some(Sampling { temperature: Some(1.0), top_p: Some(0.9), seed: Some(seed), max_tokens: Some(16) }),
+            sampling: Some(Sampling {
+                temperature: Some(1.0),
+                top_p: Some(0.9),
+                seed: Some(seed),
+                max_tokens: Some(16),
+            }),
             stop: Some(vec![]),
             ..GenerateRequest::new(Role::High, "You are in the kitchen.")
         };

@@ -18,49 +18,19 @@ pub enum Verdict {
 
 /// Every check, in run order, with what it verifies.
 pub const CHECKS: &[(&str, &str)] = &[
-    (
-        "initialize-required",
-        "a request before `initialize` gets -32002",
-    ),
-    (
-        "version-mismatch",
-        "an unknown protocol version gets -31005 with data.supported",
-    ),
-    (
-        "initialize",
-        "`initialize` answers a valid result with environment capabilities",
-    ),
+    ("initialize-required", "a request before `initialize` gets -32002"),
+    ("version-mismatch", "an unknown protocol version gets -31005 with data.supported"),
+    ("initialize", "`initialize` answers a valid result with environment capabilities"),
     ("tasks", "`env/tasks` lists tasks, each with splits"),
-    (
-        "reset-step",
-        "`env/reset` then one `env/step` give valid results",
-    ),
-    (
-        "invalid-action",
-        "a nonsense action gets -31001 or a valid step result",
-    ),
+    ("reset-step", "`env/reset` then one `env/step` give valid results"),
+    ("invalid-action", "a nonsense action gets -31001 or a valid step result"),
     ("unknown-method", "an unknown method gets -32601"),
     ("invalid-params", "params of the wrong shape get -32602"),
-    (
-        "malformed-frame",
-        "a frame with bad JSON gets -32700 and the bridge goes on",
-    ),
-    (
-        "oversized-frame",
-        "a 64 MiB Content-Length gets -32600 (or a clean close), never a hang",
-    ),
-    (
-        "cancel",
-        "`$/cancelRequest` leaves exactly one answer per request",
-    ),
-    (
-        "seeded-reset",
-        "the same reset and actions give the same episode",
-    ),
-    (
-        "shutdown-exit",
-        "`shutdown` then `exit` ends the process with code 0",
-    ),
+    ("malformed-frame", "a frame with bad JSON gets -32700 and the bridge goes on"),
+    ("oversized-frame", "a 64 MiB Content-Length gets -32600 (or a clean close), never a hang"),
+    ("cancel", "`$/cancelRequest` leaves exactly one answer per request"),
+    ("seeded-reset", "the same reset and actions give the same episode"),
+    ("shutdown-exit", "`shutdown` then `exit` ends the process with code 0"),
 ];
 
 pub async fn run(name: &str, s: &mut Session) -> anyhow::Result<Verdict> {
@@ -101,22 +71,11 @@ struct Setup {
 
 async fn setup(s: &mut Session) -> anyhow::Result<Setup> {
     let init = s.initialize().await?;
-    let caps = init
-        .pointer("/capabilities/environment")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let caps = init.pointer("/capabilities/environment").cloned().unwrap_or(Value::Null);
     let tasks = s.call("env/tasks", Some(json!({}))).await?;
-    let task = tasks
-        .pointer("/tasks/0")
-        .context("`env/tasks` listed no task")?;
-    let id = task
-        .get("id")
-        .and_then(Value::as_str)
-        .context("task without id")?;
-    let split = task
-        .pointer("/splits/0/name")
-        .and_then(Value::as_str)
-        .unwrap_or("train");
+    let task = tasks.pointer("/tasks/0").context("`env/tasks` listed no task")?;
+    let id = task.get("id").and_then(Value::as_str).context("task without id")?;
+    let split = task.pointer("/splits/0/name").and_then(Value::as_str).unwrap_or("train");
     let reset = json!({"task": id, "split": split, "variation": 0, "seed": 0});
     Ok(Setup { caps, reset })
 }
@@ -144,57 +103,27 @@ async fn pick_action(s: &mut Session, caps: &Value) -> anyhow::Result<String> {
 
 async fn initialize_required(s: &mut Session) -> anyhow::Result<Verdict> {
     let answer = s.request("env/tasks", Some(json!({}))).await?;
-    expect_code(
-        &answer,
-        ErrorCode::ServerNotInitialized,
-        "`env/tasks` before `initialize`",
-    )?;
+    expect_code(&answer, ErrorCode::ServerNotInitialized, "`env/tasks` before `initialize`")?;
     Ok(Verdict::Pass("-32002".into()))
 }
 
 async fn version_mismatch(s: &mut Session) -> anyhow::Result<Verdict> {
-    let answer = s
-        .request("initialize", Some(initialize_params(9999)))
-        .await?;
-    expect_code(
-        &answer,
-        ErrorCode::UnsupportedProtocolVersion,
-        "protocol version 9999",
-    )?;
-    let Answer::Error {
-        data: Some(data), ..
-    } = &answer
-    else {
+    let answer = s.request("initialize", Some(initialize_params(9999))).await?;
+    expect_code(&answer, ErrorCode::UnsupportedProtocolVersion, "protocol version 9999")?;
+    let Answer::Error { data: Some(data), .. } = &answer else {
         bail!("-31005 without `data`");
     };
-    s.schemas()
-        .validate(Kind::UnsupportedVersionData, data)
-        .map_err(anyhow::Error::msg)?;
-    let supported = data
-        .get("supported")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    s.schemas().validate(Kind::UnsupportedVersionData, data).map_err(anyhow::Error::msg)?;
+    let supported = data.get("supported").and_then(Value::as_array).cloned().unwrap_or_default();
     ensure!(!supported.is_empty(), "data.supported is empty");
-    ensure!(
-        !supported.contains(&json!(9999)),
-        "data.supported lists the rejected version"
-    );
-    Ok(Verdict::Pass(format!(
-        "-31005, supported {}",
-        Value::Array(supported)
-    )))
+    ensure!(!supported.contains(&json!(9999)), "data.supported lists the rejected version");
+    Ok(Verdict::Pass(format!("-31005, supported {}", Value::Array(supported))))
 }
 
 async fn initialize(s: &mut Session) -> anyhow::Result<Verdict> {
     let init = s.initialize().await?;
-    ensure!(
-        init.get("protocolVersion") == Some(&json!(1)),
-        "protocolVersion is not 1"
-    );
-    let env = init
-        .pointer("/capabilities/environment")
-        .context("no capabilities.environment")?;
+    ensure!(init.get("protocolVersion") == Some(&json!(1)), "protocolVersion is not 1");
+    let env = init.pointer("/capabilities/environment").context("no capabilities.environment")?;
     let name = env.get("name").and_then(Value::as_str).unwrap_or("");
     ensure!(!name.is_empty(), "capabilities.environment.name is empty");
     Ok(Verdict::Pass(format!("environment `{name}`")))
@@ -203,19 +132,13 @@ async fn initialize(s: &mut Session) -> anyhow::Result<Verdict> {
 async fn tasks(s: &mut Session) -> anyhow::Result<Verdict> {
     s.initialize().await?;
     let r = s.call("env/tasks", Some(json!({}))).await?;
-    let tasks = r
-        .get("tasks")
-        .and_then(Value::as_array)
-        .context("no tasks array")?;
+    let tasks = r.get("tasks").and_then(Value::as_array).context("no tasks array")?;
     ensure!(!tasks.is_empty(), "no tasks listed");
     let mut ids = std::collections::HashSet::new();
     for t in tasks {
         let id = t.get("id").and_then(Value::as_str).unwrap_or("");
         ensure!(ids.insert(id.to_string()), "task id `{id}` listed twice");
-        let splits = t
-            .get("splits")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let splits = t.get("splits").and_then(Value::as_array).map_or(0, Vec::len);
         ensure!(splits > 0, "task `{id}` has no splits");
     }
     Ok(Verdict::Pass(format!("{} task(s)", tasks.len())))
@@ -226,23 +149,16 @@ async fn reset_step(s: &mut Session) -> anyhow::Result<Verdict> {
     s.call("env/reset", Some(setup.reset.clone())).await?;
     let action = pick_action(s, &setup.caps).await?;
     s.call("env/step", Some(json!({"action": action}))).await?;
-    Ok(Verdict::Pass(format!(
-        "reset {}, stepped `{action}`",
-        setup.reset
-    )))
+    Ok(Verdict::Pass(format!("reset {}, stepped `{action}`", setup.reset)))
 }
 
 async fn invalid_action(s: &mut Session) -> anyhow::Result<Verdict> {
     let setup = setup(s).await?;
     s.call("env/reset", Some(setup.reset)).await?;
-    let answer = s
-        .request("env/step", Some(json!({"action": "zq!xv 42 flibber the"})))
-        .await?;
+    let answer = s.request("env/step", Some(json!({"action": "zq!xv 42 flibber the"}))).await?;
     match answer {
         Answer::Result(_) => Ok(Verdict::Pass("answered with a step result".into())),
-        a if a.code() == Some(ErrorCode::InvalidAction.code()) => {
-            Ok(Verdict::Pass("-31001".into()))
-        }
+        a if a.code() == Some(ErrorCode::InvalidAction.code()) => Ok(Verdict::Pass("-31001".into())),
         a => bail!("expected -31001 or a step result, got {}", a.describe()),
     }
 }
@@ -257,34 +173,19 @@ async fn unknown_method(s: &mut Session) -> anyhow::Result<Verdict> {
 async fn invalid_params(s: &mut Session) -> anyhow::Result<Verdict> {
     let setup = setup(s).await?;
     let answer = s.request("env/reset", Some(json!({"task": 42}))).await?;
-    expect_code(
-        &answer,
-        ErrorCode::InvalidParams,
-        "`env/reset` with a numeric task",
-    )?;
+    expect_code(&answer, ErrorCode::InvalidParams, "`env/reset` with a numeric task")?;
     s.call("env/reset", Some(setup.reset)).await?;
-    let answer = s
-        .request("env/step", Some(json!({"actoin": "look"})))
-        .await?;
-    expect_code(
-        &answer,
-        ErrorCode::InvalidParams,
-        "`env/step` without `action`",
-    )?;
+    let answer = s.request("env/step", Some(json!({"actoin": "look"}))).await?;
+    expect_code(&answer, ErrorCode::InvalidParams, "`env/step` without `action`")?;
     Ok(Verdict::Pass("-32602 for both".into()))
 }
 
 async fn malformed_frame(s: &mut Session) -> anyhow::Result<Verdict> {
     s.initialize().await?;
-    s.send_raw(&frame_bytes(
-        br#"{"jsonrpc": "2.0", "id": 77, "method": "env/tas"#,
-    ))
-    .await?;
+    s.send_raw(&frame_bytes(br#"{"jsonrpc": "2.0", "id": 77, "method": "env/tas"#)).await?;
     let answer = s.answer_to(&Value::Null).await?;
     expect_code(&answer, ErrorCode::ParseError, "a frame with bad JSON")?;
-    s.call("env/tasks", Some(json!({})))
-        .await
-        .context("no answer after the bad frame")?;
+    s.call("env/tasks", Some(json!({}))).await.context("no answer after the bad frame")?;
     Ok(Verdict::Pass("-32700, then answered `env/tasks`".into()))
 }
 
@@ -292,23 +193,17 @@ async fn oversized_frame(s: &mut Session) -> anyhow::Result<Verdict> {
     const LEN: usize = 64 * 1024 * 1024 + 1;
     s.initialize().await?;
     // The header first, with only two body bytes: a bridge must answer from the header alone.
-    s.send_raw(format!("Content-Length: {LEN}\r\n\r\n{{}}").as_bytes())
-        .await?;
+    s.send_raw(format!("Content-Length: {LEN}\r\n\r\n{{}}").as_bytes()).await?;
     let first = tokio::time::timeout(Duration::from_secs(10), s.recv()).await;
     let first = match first {
-        Err(_) => bail!(
-            "no answer within 10 s to a 64 MiB Content-Length (it must not wait for the body)"
-        ),
+        Err(_) => bail!("no answer within 10 s to a 64 MiB Content-Length (it must not wait for the body)"),
         Ok(r) => r?,
     };
     let Some(msg) = first else {
         return Ok(Verdict::Pass("closed its output (no -32600)".into()));
     };
     let answer = to_answer(&msg);
-    ensure!(
-        msg.get("id") == Some(&Value::Null),
-        "the answer's id is not null: {msg}"
-    );
+    ensure!(msg.get("id") == Some(&Value::Null), "the answer's id is not null: {msg}");
     expect_code(&answer, ErrorCode::InvalidRequest, "a 64 MiB frame")?;
     // Then the rest of the body: a bridge that discards it resynchronises; closing is fine too.
     let chunk = vec![b' '; 1024 * 1024];
@@ -326,9 +221,7 @@ async fn oversized_frame(s: &mut Session) -> anyhow::Result<Verdict> {
     }
     match tokio::time::timeout(Duration::from_secs(10), s.recv()).await {
         Ok(Ok(None)) => Ok(Verdict::Pass("-32600, then closed".into())),
-        Ok(Ok(Some(m))) if m.get("result").is_some() => {
-            Ok(Verdict::Pass("-32600, then resynchronised".into()))
-        }
+        Ok(Ok(Some(m))) if m.get("result").is_some() => Ok(Verdict::Pass("-32600, then resynchronised".into())),
         Ok(Ok(Some(m))) => bail!("after the oversized body, `env/tasks` got {m}"),
         Ok(Err(e)) => Err(e),
         Err(_) => bail!("after the oversized body the bridge neither answered nor closed"),
@@ -340,16 +233,11 @@ async fn cancel(s: &mut Session) -> anyhow::Result<Verdict> {
     s.call("env/reset", Some(setup.reset)).await?;
     let action = pick_action(s, &setup.caps).await?;
     // In flight (or just finished): exactly one answer, a step result or -32800.
-    let step = s
-        .send_request("env/step", Some(json!({"action": action})))
-        .await?;
-    s.notify("$/cancelRequest", Some(json!({"id": step})))
-        .await?;
+    let step = s.send_request("env/step", Some(json!({"action": action}))).await?;
+    s.notify("$/cancelRequest", Some(json!({"id": step}))).await?;
     let first = match s.answer_to(&json!(step)).await? {
         Answer::Result(v) => {
-            s.schemas()
-                .validate(Kind::StepResult, &v)
-                .map_err(anyhow::Error::msg)?;
+            s.schemas().validate(Kind::StepResult, &v).map_err(anyhow::Error::msg)?;
             "finished first"
         }
         a if a.code() == Some(ErrorCode::RequestCancelled.code()) => "-32800",
@@ -358,26 +246,17 @@ async fn cancel(s: &mut Session) -> anyhow::Result<Verdict> {
     // Finished: cancelling it must not produce a second answer.
     let tasks = s.send_request("env/tasks", Some(json!({}))).await?;
     s.answer_to(&json!(tasks)).await?;
-    s.notify("$/cancelRequest", Some(json!({"id": tasks})))
-        .await?;
+    s.notify("$/cancelRequest", Some(json!({"id": tasks}))).await?;
     let probe = s.send_request("env/tasks", Some(json!({}))).await?;
     loop {
-        let msg = s
-            .recv()
-            .await?
-            .context("the bridge closed its output after a cancel")?;
+        let msg = s.recv().await?.context("the bridge closed its output after a cancel")?;
         let id = msg.get("id");
-        ensure!(
-            id != Some(&json!(step)) && id != Some(&json!(tasks)),
-            "a request was answered twice: {msg}"
-        );
+        ensure!(id != Some(&json!(step)) && id != Some(&json!(tasks)), "a request was answered twice: {msg}");
         if id == Some(&json!(probe)) {
             break;
         }
     }
-    Ok(Verdict::Pass(format!(
-        "in flight: {first}; finished: no second answer"
-    )))
+    Ok(Verdict::Pass(format!("in flight: {first}; finished: no second answer")))
 }
 
 /// Plays up to `n` steps, choosing each action the same way; returns actions and results.
@@ -418,11 +297,7 @@ async fn replay_action(s: &mut Session, caps: &Value, i: usize) -> anyhow::Resul
     }
     if announces(caps, "admissibleActions") {
         let r = s.call("env/admissibleActions", Some(json!({}))).await?;
-        let list = r
-            .get("actions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let list = r.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
         if let Some(a) = list.get(i % list.len().max(1)).and_then(Value::as_str) {
             return Ok(a.to_string());
         }
@@ -449,47 +324,25 @@ async fn seeded_reset(s: &mut Session) -> anyhow::Result<Verdict> {
     let (start2, _, steps2) = play(s, &setup.caps, &reset, Some(&actions)).await?;
     ensure!(start1 == start2, "reset differs: {start1} vs {start2}");
     for (i, (a, b)) in steps1.iter().zip(&steps2).enumerate() {
-        ensure!(
-            a == b,
-            "step {} (`{}`) differs: {a} vs {b}",
-            i + 1,
-            actions[i]
-        );
+        ensure!(a == b, "step {} (`{}`) differs: {a} vs {b}", i + 1, actions[i]);
     }
-    ensure!(
-        steps1.len() == steps2.len(),
-        "the replay ended at a different step"
-    );
-    Ok(Verdict::Pass(format!(
-        "{} step(s) replayed identically",
-        steps1.len()
-    )))
+    ensure!(steps1.len() == steps2.len(), "the replay ended at a different step");
+    Ok(Verdict::Pass(format!("{} step(s) replayed identically", steps1.len())))
 }
 
 async fn shutdown_exit(s: &mut Session) -> anyhow::Result<Verdict> {
     s.initialize().await?;
     let answer = s.request("shutdown", None).await?;
-    ensure!(
-        matches!(answer, Answer::Result(Value::Null)),
-        "`shutdown` got {}",
-        answer.describe()
-    );
+    ensure!(matches!(answer, Answer::Result(Value::Null)), "`shutdown` got {}", answer.describe());
     let after = s.request("env/tasks", Some(json!({}))).await?;
     let code = after.code();
     ensure!(
-        code == Some(ErrorCode::ShuttingDown.code())
-            || code == Some(ErrorCode::InvalidRequest.code()),
+        code == Some(ErrorCode::ShuttingDown.code()) || code == Some(ErrorCode::InvalidRequest.code()),
         "a request after `shutdown` got {} (expected -32003 or -32600)",
         after.describe()
     );
     s.notify("exit", None).await?;
-    let status = s
-        .wait_exit(Duration::from_secs(5))
-        .await
-        .context("the process did not exit within 5 s of `exit`")?;
-    ensure!(
-        status.code() == Some(0),
-        "exited with {status} (expected code 0)"
-    );
+    let status = s.wait_exit(Duration::from_secs(5)).await.context("the process did not exit within 5 s of `exit`")?;
+    ensure!(status.code() == Some(0), "exited with {status} (expected code 0)");
     Ok(Verdict::Pass("exited 0".into()))
 }

@@ -97,13 +97,7 @@ impl Report {
 
     /// The human-readable table.
     pub fn table(&self) -> String {
-        let width = self
-            .checks
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
+        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
         let mut out = format!("{:width$}  {:6}  {:>6}  REASON\n", "CHECK", "RESULT", "MS");
         for c in &self.checks {
             let status = match c.status {
@@ -112,20 +106,10 @@ impl Report {
                 Status::Skip => "skip",
             };
             let reason = c.reason.replace('\n', " ");
-            out.push_str(&format!(
-                "{:width$}  {status:6}  {:>6}  {reason}\n",
-                c.name, c.millis
-            ));
+            out.push_str(&format!("{:width$}  {status:6}  {:>6}  {reason}\n", c.name, c.millis));
         }
-        let failed = self
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Fail)
-            .count();
-        out.push_str(&format!(
-            "\n{} checks, {failed} failed\n",
-            self.checks.len()
-        ));
+        let failed = self.checks.iter().filter(|c| c.status == Status::Fail).count();
+        out.push_str(&format!("\n{} checks, {failed} failed\n", self.checks.len()));
         out
     }
 }
@@ -149,10 +133,7 @@ pub async fn run(args: &CheckBridgeArgs) -> anyhow::Result<Report> {
     let schemas = Arc::new(schema::Schemas::new()?);
     let spec = bridge_spec(args)?;
     for name in &args.only {
-        anyhow::ensure!(
-            CHECKS.iter().any(|(n, _)| n == name),
-            "no check named `{name}`"
-        );
+        anyhow::ensure!(CHECKS.iter().any(|(n, _)| n == name), "no check named `{name}`");
     }
     let per_check = Duration::from_secs(args.timeout.max(1));
     let mut results = Vec::new();
@@ -167,48 +148,27 @@ pub async fn run(args: &CheckBridgeArgs) -> anyhow::Result<Report> {
             tracing::warn!(check = name, "failed: {reason}");
         }
         let millis = started.elapsed().as_millis();
-        results.push(CheckResult {
-            name: name.to_string(),
-            status,
-            reason,
-            millis,
-        });
+        results.push(CheckResult { name: name.to_string(), status, reason, millis });
     }
     let passed = results.iter().all(|c| c.status != Status::Fail);
-    Ok(Report {
-        command: spec.command.clone(),
-        passed,
-        checks: results,
-    })
+    Ok(Report { command: spec.command.clone(), passed, checks: results })
 }
 
-async fn run_one(
-    name: &str,
-    spec: &BridgeSpec,
-    schemas: Arc<schema::Schemas>,
-    limit: Duration,
-) -> (Status, String) {
+async fn run_one(name: &str, spec: &BridgeSpec, schemas: Arc<schema::Schemas>, limit: Duration) -> (Status, String) {
     let mut session = match session::Session::spawn(spec, schemas) {
         Ok(s) => s,
         Err(e) => return (Status::Fail, format!("{e:#}")),
     };
     let outcome = tokio::time::timeout(limit, checks::run(name, &mut session)).await;
     let (mut status, mut reason) = match outcome {
-        Err(_) => (
-            Status::Fail,
-            format!("timed out after {limit:?} (bridge hung?)"),
-        ),
+        Err(_) => (Status::Fail, format!("timed out after {limit:?} (bridge hung?)")),
         Ok(Err(e)) => (Status::Fail, format!("{e:#}")),
         Ok(Ok(checks::Verdict::Pass(why))) => (Status::Pass, why),
         Ok(Ok(checks::Verdict::Skip(why))) => (Status::Skip, why),
     };
     if !session.violations.is_empty() {
         let schema_fault = format!("schema: {}", session.violations.join("; "));
-        reason = if status == Status::Fail {
-            format!("{reason}; {schema_fault}")
-        } else {
-            schema_fault
-        };
+        reason = if status == Status::Fail { format!("{reason}; {schema_fault}") } else { schema_fault };
         status = Status::Fail;
     }
     (status, reason)

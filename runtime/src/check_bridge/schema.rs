@@ -3,8 +3,8 @@
 use jsonschema::Validator;
 use serde_json::Value;
 use stepwire_sdk::protocol::{
-    AdmissibleActionsResult, ExpertActionResult, InitializeResult, Message, ResetResult,
-    StepResult, TasksResult, UnsupportedVersionData,
+    AdmissibleActionsResult, ExpertActionResult, InitializeResult, Message, ResetResult, StepResult, TasksResult,
+    UnsupportedVersionData,
 };
 
 /// Which protocol type a value should match.
@@ -57,11 +57,8 @@ impl Schemas {
         let Some((_, validator)) = self.validators.iter().find(|(k, _)| *k == kind) else {
             return Ok(());
         };
-        let errors: Vec<String> = validator
-            .iter_errors(value)
-            .take(3)
-            .map(|e| format!("{kind:?} at `{}`: {e}", e.instance_path))
-            .collect();
+        let errors: Vec<String> =
+            validator.iter_errors(value).take(3).map(|e| format!("{kind:?} at `{}`: {e}", e.instance_path)).collect();
         if errors.is_empty() {
             Ok(())
         } else {

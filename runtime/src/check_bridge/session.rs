@@ -23,11 +23,7 @@ use super::BridgeSpec;
 #[derive(Debug, Clone)]
 pub enum Answer {
     Result(Value),
-    Error {
-        code: i64,
-        message: String,
-        data: Option<Value>,
-    },
+    Error { code: i64, message: String, data: Option<Value> },
 }
 
 impl Answer {
@@ -81,9 +77,7 @@ impl Session {
         if let Some(dir) = &spec.cwd {
             cmd.current_dir(dir);
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start `{program}`"))?;
+        let mut child = cmd.spawn().with_context(|| format!("cannot start `{program}`"))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().context("no stdout")?;
         if let Some(stderr) = child.stderr.take() {
@@ -119,8 +113,7 @@ impl Session {
     }
 
     pub async fn send(&mut self, msg: &Value) -> anyhow::Result<()> {
-        self.send_raw(&frame_bytes(msg.to_string().as_bytes()))
-            .await
+        self.send_raw(&frame_bytes(msg.to_string().as_bytes())).await
     }
 
     pub fn next_id(&mut self) -> i64 {
@@ -129,11 +122,7 @@ impl Session {
     }
 
     /// Sends a request with a fresh id; returns the id.
-    pub async fn send_request(
-        &mut self,
-        method: &str,
-        params: Option<Value>,
-    ) -> anyhow::Result<i64> {
+    pub async fn send_request(&mut self, method: &str, params: Option<Value>) -> anyhow::Result<i64> {
         let id = self.next_id();
         let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
         if let Some(p) = params {
@@ -183,9 +172,7 @@ impl Session {
                     self.violations.push(format!("unreadable output: {fatal}"));
                     return Ok(None);
                 }
-                Some(Ok(Err(bad))) => self
-                    .violations
-                    .push(format!("bad frame from bridge: {bad}")),
+                Some(Ok(Err(bad))) => self.violations.push(format!("bad frame from bridge: {bad}")),
                 Some(Ok(Ok(v))) => {
                     self.check_message(&v);
                     return Ok(Some(v));
@@ -196,15 +183,12 @@ impl Session {
 
     fn check_message(&mut self, v: &Value) {
         if let Err(e) = self.schemas.validate(Kind::Message, v) {
-            self.violations
-                .push(format!("message {}: {e}", clip(&v.to_string())));
+            self.violations.push(format!("message {}: {e}", clip(&v.to_string())));
         }
         let has = |k: &str| v.get(k).is_some();
         if !has("method") && has("result") == has("error") {
-            self.violations.push(format!(
-                "a response must carry exactly one of `result` and `error`: {}",
-                clip(&v.to_string())
-            ));
+            self.violations
+                .push(format!("a response must carry exactly one of `result` and `error`: {}", clip(&v.to_string())));
         }
     }
 
@@ -221,26 +205,20 @@ impl Session {
             skipped.push(v);
         };
         self.backlog.extend(skipped);
-        let v = found
-            .ok_or_else(|| anyhow!("the bridge closed its output before answering id {id}"))?;
+        let v = found.ok_or_else(|| anyhow!("the bridge closed its output before answering id {id}"))?;
         Ok(to_answer(&v))
     }
 
     /// `initialize` with our version, then `initialized`.
     pub async fn initialize(&mut self) -> anyhow::Result<Value> {
-        let result = self
-            .call("initialize", Some(initialize_params(PROTOCOL_VERSION)))
-            .await?;
+        let result = self.call("initialize", Some(initialize_params(PROTOCOL_VERSION))).await?;
         self.notify("initialized", Some(json!({}))).await?;
         Ok(result)
     }
 
     /// Waits for the process to exit.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(within, self.child.wait())
-            .await
-            .ok()?
-            .ok()
+        tokio::time::timeout(within, self.child.wait()).await.ok()?.ok()
     }
 }
 
@@ -257,11 +235,7 @@ pub fn to_answer(v: &Value) -> Answer {
     match v.get("error") {
         Some(e) => Answer::Error {
             code: e.get("code").and_then(Value::as_i64).unwrap_or(0),
-            message: e
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+            message: e.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
             data: e.get("data").cloned(),
         },
         None => Answer::Result(v.get("result").cloned().unwrap_or(Value::Null)),

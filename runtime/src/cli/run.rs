@@ -142,9 +142,7 @@ fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
 fn reset_options(items: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut map = Map::new();
     for item in items {
-        let (k, v) = item
-            .split_once('=')
-            .with_context(|| format!("--reset-option `{item}` is not KEY=VALUE"))?;
+        let (k, v) = item.split_once('=').with_context(|| format!("--reset-option `{item}` is not KEY=VALUE"))?;
         let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
         map.insert(k.to_string(), value);
     }
@@ -173,12 +171,7 @@ impl RunArgs {
             command: env.command,
             selection: Selection {
                 split: self.split.clone(),
-                tasks: self
-                    .tasks
-                    .iter()
-                    .map(|t| t.trim().to_string())
-                    .filter(|t| !t.is_empty())
-                    .collect(),
+                tasks: self.tasks.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
                 variations: self.variations.clone(),
                 per_task: self.per_task,
                 episodes: self.episodes,
@@ -190,21 +183,14 @@ impl RunArgs {
             admissible: !self.no_admissible,
             jobs: self.jobs,
             max_steps: self.max_steps,
-            episode_timeout: self
-                .episode_timeout
-                .map(|s| seconds("episode-timeout", s))
-                .transpose()?,
+            episode_timeout: self.episode_timeout.map(|s| seconds("episode-timeout", s)).transpose()?,
             call_timeout: seconds("call-timeout", self.call_timeout)?,
             startup_timeout: seconds("startup-timeout", self.startup_timeout)?,
             reset_options: reset_options(&self.reset_options)?,
             record: if self.no_record {
                 RecordTarget::Off
             } else {
-                RecordTarget::File {
-                    path: self.record.clone(),
-                    resume: self.resume,
-                    overwrite: self.overwrite,
-                }
+                RecordTarget::File { path: self.record.clone(), resume: self.resume, overwrite: self.overwrite }
             },
             progress_bar: !self.quiet,
         })
@@ -228,25 +214,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{}", s.table());
     }
     if let Some(sig) = outcome.interrupted_by {
-        eprintln!(
-            "interrupted: {} of {} episodes have results",
-            s.totals.episodes, s.planned
-        );
+        eprintln!("interrupted: {} of {} episodes have results", s.totals.episodes, s.planned);
         return Ok(ExitCode::from(u8::try_from(128 + sig).unwrap_or(1)));
     }
     if let Some(reason) = &outcome.aborted {
-        eprintln!(
-            "error: the run stopped with {} episodes not run: {reason}",
-            s.not_run
-        );
+        eprintln!("error: the run stopped with {} episodes not run: {reason}", s.not_run);
         return Ok(ExitCode::FAILURE);
     }
     if let Some(min) = args.min_success {
         if s.totals.success_rate < min {
-            eprintln!(
-                "success rate {:.3} is below --min-success {min}",
-                s.totals.success_rate
-            );
+            eprintln!("success rate {:.3} is below --min-success {min}", s.totals.success_rate);
             return Ok(ExitCode::from(2));
         }
     }

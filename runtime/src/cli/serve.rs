@@ -40,7 +40,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = policies::load(&args.policy, args.device)?;
     let service = AgentService::new(loaded.agent, loaded.capabilities);
     if args.stdio {
-        let transport = stepwire_sdk::transport::Transport::stdio().with_max_message_size(args.max_message_bytes as usize);
+        let transport =
+            stepwire_sdk::transport::Transport::stdio().with_max_message_size(args.max_message_bytes as usize);
         let code = stdio::serve(service, transport).await;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }

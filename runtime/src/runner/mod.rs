@@ -28,8 +28,8 @@ use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
 use stepwire_sdk::controller::{play_episode, EpisodeOptions};
 use stepwire_sdk::environment::{EnvError, Environment};
 use stepwire_sdk::protocol::{
-    EnvironmentCapabilities, EpisodeOutcome, EpisodeSummary, LevelTransition, RecordLine,
-    ResetParams, ResetResult, StepResult, TaskInfo, Usage,
+    EnvironmentCapabilities, EpisodeOutcome, EpisodeSummary, LevelTransition, RecordLine, ResetParams, ResetResult,
+    StepResult, TaskInfo, Usage,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -96,10 +96,7 @@ pub struct PlanInfo {
 }
 
 /// Plays the run; `announce` is called once the plan is known.
-pub async fn run(
-    config: RunConfig,
-    announce: impl FnOnce(&PlanInfo),
-) -> anyhow::Result<RunOutcome> {
+pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     let mut signals = Signals::new()?;
     let policies = RunPolicies::load(&config.policy, config.device)?;
@@ -123,29 +120,20 @@ pub async fn run(
         sig = signals.recv() => anyhow::bail!("interrupted by signal {sig} while starting the bridge"),
     };
     let caps = first_bridge.capabilities();
-    let env = if caps.name.is_empty() {
-        config.env_name.clone()
-    } else {
-        caps.name.clone()
-    };
+    let env = if caps.name.is_empty() { config.env_name.clone() } else { caps.name.clone() };
     if matches!(config.policy, PolicySpec::Expert) && !caps.expert_action {
-        anyhow::bail!(
-            "--policy expert needs env/expertAction, which the `{env}` bridge does not offer"
-        );
+        anyhow::bail!("--policy expert needs env/expertAction, which the `{env}` bridge does not offer");
     }
     let (split, plan) = plan::build(&env, &tasks, &config.selection)?;
 
     // The recording, and what an earlier run already did.
     let (mut recording, existing) = match &config.record {
         RecordTarget::Off => (None, Default::default()),
-        RecordTarget::File {
-            path, resume: true, ..
-        } => {
+        RecordTarget::File { path, resume: true, .. } => {
             let path = match path {
                 Some(p) => p.clone(),
-                None => record::latest_default(&env).with_context(|| {
-                    format!("--resume without --record: no earlier runs/{env}-*.jsonl to resume")
-                })?,
+                None => record::latest_default(&env)
+                    .with_context(|| format!("--resume without --record: no earlier runs/{env}-*.jsonl to resume"))?,
             };
             let (rec, existing) = Recording::resume(&path)?;
             if existing.truncated_bytes > 0 {
@@ -160,14 +148,9 @@ pub async fn run(
             }
             (Some(rec), existing)
         }
-        RecordTarget::File {
-            path, overwrite, ..
-        } => {
+        RecordTarget::File { path, overwrite, .. } => {
             let path = path.clone().unwrap_or_else(|| record::default_path(&env));
-            (
-                Some(Recording::create(&path, *overwrite)?),
-                Default::default(),
-            )
+            (Some(Recording::create(&path, *overwrite)?), Default::default())
         }
     };
     let mut results: Vec<Option<(EpisodeSummary, bool)>> = vec![None; plan.len()];
@@ -179,11 +162,7 @@ pub async fn run(
             None => queue.push_back((i, ep.clone())),
         }
     }
-    let outside = existing
-        .summaries
-        .keys()
-        .filter(|k| !planned_ids.contains(*k))
-        .count();
+    let outside = existing.summaries.keys().filter(|k| !planned_ids.contains(*k)).count();
     if outside > 0 {
         tracing::info!(
             episodes = outside,
@@ -224,13 +203,7 @@ pub async fn run(
     let mut workers = Vec::new();
     let mut first = Some(first_bridge);
     for id in 0..(if to_run == 0 { 0 } else { jobs }) {
-        workers.push(tokio::spawn(worker(
-            id,
-            first.take(),
-            shared.clone(),
-            tx.clone(),
-            stop_rx.clone(),
-        )));
+        workers.push(tokio::spawn(worker(id, first.take(), shared.clone(), tx.clone(), stop_rx.clone())));
     }
     drop(tx);
     if let Some(b) = first.take() {
@@ -280,8 +253,7 @@ pub async fn run(
         return Err(e);
     }
 
-    let ordered: Vec<(&EpisodeSummary, bool)> =
-        results.iter().flatten().map(|(s, r)| (s, *r)).collect();
+    let ordered: Vec<(&EpisodeSummary, bool)> = results.iter().flatten().map(|(s, r)| (s, *r)).collect();
     let summary = RunSummary::build(ReportInput {
         env: &env,
         split: &split,
@@ -293,19 +265,11 @@ pub async fn run(
         results: ordered,
     });
     let aborted = if interrupted_by.is_none() && summary.not_run > 0 {
-        Some(
-            gone.first()
-                .cloned()
-                .unwrap_or_else(|| "the workers stopped early".into()),
-        )
+        Some(gone.first().cloned().unwrap_or_else(|| "the workers stopped early".into()))
     } else {
         None
     };
-    Ok(RunOutcome {
-        summary,
-        interrupted_by,
-        aborted,
-    })
+    Ok(RunOutcome { summary, interrupted_by, aborted })
 }
 
 fn progress_bar(len: u64, wanted: bool) -> ProgressBar {
@@ -313,10 +277,8 @@ fn progress_bar(len: u64, wanted: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} eta {eta} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} eta {eta} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
@@ -333,20 +295,11 @@ fn report_episode(bar: &ProgressBar, s: &EpisodeSummary, done: usize, total: usi
                 s.steps,
                 f.lines().next().unwrap_or_default()
             ),
-            None => tracing::info!(
-                "[{done}/{total}] {} {outcome} score {} steps {}",
-                s.episode.id(),
-                s.score,
-                s.steps
-            ),
+            None => tracing::info!("[{done}/{total}] {} {outcome} score {} steps {}", s.episode.id(), s.score, s.steps),
         }
     } else {
         if let Some(f) = &s.failure {
-            bar.println(format!(
-                "{} failed: {}",
-                s.episode.id(),
-                f.lines().next().unwrap_or_default()
-            ));
+            bar.println(format!("{} failed: {}", s.episode.id(), f.lines().next().unwrap_or_default()));
         }
         bar.set_message(format!("{} {outcome}", s.episode.id()));
         bar.inc(1);
@@ -414,30 +367,17 @@ struct Shared {
 
 impl Shared {
     fn next(&self) -> Option<(usize, PlannedEpisode)> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
     }
 
     fn give_back(&self, item: (usize, PlannedEpisode)) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_front(item);
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_front(item);
     }
 }
 
 enum WorkerEvent {
-    Finished {
-        index: usize,
-        summary: Box<EpisodeSummary>,
-        lines: Vec<RecordLine>,
-    },
-    Gone {
-        worker: usize,
-        reason: String,
-    },
+    Finished { index: usize, summary: Box<EpisodeSummary>, lines: Vec<RecordLine> },
+    Gone { worker: usize, reason: String },
 }
 
 /// Consecutive failed bridge starts after which a worker gives up.
@@ -473,17 +413,11 @@ async fn worker(
                 Some(Err(e)) => {
                     shared.give_back(item);
                     start_failures += 1;
-                    tracing::warn!(
-                        worker = id,
-                        attempt = start_failures,
-                        "bridge did not start: {e}"
-                    );
+                    tracing::warn!(worker = id, attempt = start_failures, "bridge did not start: {e}");
                     if start_failures >= MAX_START_FAILURES {
                         let _ = tx.send(WorkerEvent::Gone {
                             worker: id,
-                            reason: format!(
-                                "the bridge did not start {start_failures} times in a row: {e}"
-                            ),
+                            reason: format!("the bridge did not start {start_failures} times in a row: {e}"),
                         });
                         break;
                     }
@@ -505,30 +439,15 @@ async fn worker(
         };
         let Some(played) = played else {
             // Interrupted mid-episode: the bridge is in an unknown state; kill it, record nothing.
-            tracing::info!(
-                worker = id,
-                episode = planned.key.id(),
-                "abandoned by the interruption"
-            );
+            tracing::info!(worker = id, episode = planned.key.id(), "abandoned by the interruption");
             drop(bridge.take());
             break;
         };
         if let Some(reason) = &played.kill_bridge {
-            tracing::warn!(
-                worker = id,
-                episode = planned.key.id(),
-                "restarting the bridge: {reason}"
-            );
+            tracing::warn!(worker = id, episode = planned.key.id(), "restarting the bridge: {reason}");
             drop(bridge.take()); // kills its process group
         }
-        if tx
-            .send(WorkerEvent::Finished {
-                index,
-                summary: Box::new(played.summary),
-                lines: played.lines,
-            })
-            .is_err()
-        {
+        if tx.send(WorkerEvent::Finished { index, summary: Box::new(played.summary), lines: played.lines }).is_err() {
             break;
         }
     }
@@ -561,22 +480,12 @@ async fn play_one(client: &mut BridgeClient, shared: &Shared, planned: &PlannedE
         options: shared.reset_options.clone(),
         meta: None,
     };
-    let mut env = Watched {
-        inner: client,
-        crashed: None,
-    };
+    let mut env = Watched { inner: client, crashed: None };
     let mut lines: Vec<RecordLine> = Vec::new();
     let cancel = tokio_util::sync::CancellationToken::new();
     let started = Instant::now();
-    let fut = play_episode(
-        &mut env,
-        shared.policies.borrow(),
-        reset,
-        key.clone(),
-        &shared.options,
-        &mut lines,
-        &cancel,
-    );
+    let fut =
+        play_episode(&mut env, shared.policies.borrow(), reset, key.clone(), &shared.options, &mut lines, &cancel);
     let result = match shared.episode_timeout {
         Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| limit),
         None => Ok(fut.await),
@@ -595,23 +504,20 @@ async fn play_one(client: &mut BridgeClient, shared: &Shared, planned: &PlannedE
         meta: None,
     };
     match result {
-        Ok(Ok(summary)) => Played {
-            summary,
-            lines,
-            kill_bridge: crashed,
-        },
+        Ok(Ok(summary)) => Played { summary, lines, kill_bridge: crashed },
         Ok(Err(e)) => {
             let summary = failed(format!("reset: {e}"), 0, String::new());
             lines.push(RecordLine::Episode(summary.clone()));
-            Played {
-                summary,
-                lines,
-                kill_bridge: crashed,
-            }
+            Played { summary, lines, kill_bridge: crashed }
         }
         Err(limit) => {
             // The lines of the steps played so far stay; the summary says why it stopped.
-            let steps = lines.iter().filter(|l| matches!(l, RecordLine::Transition(t) if matches!(t.transition, LevelTransition::Low { .. }))).count() as u64;
+            let steps = lines
+                .iter()
+                .filter(
+                    |l| matches!(l, RecordLine::Transition(t) if matches!(t.transition, LevelTransition::Low { .. })),
+                )
+                .count() as u64;
             let reason = format!(
                 "episode timeout: not finished within {:.1} s (bridge killed and restarted)",
                 limit.as_secs_f64()
@@ -619,11 +525,7 @@ async fn play_one(client: &mut BridgeClient, shared: &Shared, planned: &PlannedE
             let mut summary = failed(reason.clone(), steps, String::new());
             summary.env_seconds = started.elapsed().as_secs_f64();
             lines.push(RecordLine::Episode(summary.clone()));
-            Played {
-                summary,
-                lines,
-                kill_bridge: Some(reason),
-            }
+            Played { summary, lines, kill_bridge: Some(reason) }
         }
     }
 }

@@ -37,16 +37,10 @@ pub struct PlannedEpisode {
 
 /// The split a selection uses.
 pub fn choose_split(tasks: &[TaskInfo], wanted: Option<&str>) -> anyhow::Result<String> {
-    let all: BTreeSet<&str> = tasks
-        .iter()
-        .flat_map(|t| t.splits.iter().map(|s| s.name.as_str()))
-        .collect();
+    let all: BTreeSet<&str> = tasks.iter().flat_map(|t| t.splits.iter().map(|s| s.name.as_str())).collect();
     match wanted {
         Some(w) if all.contains(w) => Ok(w.to_string()),
-        Some(w) => bail!(
-            "split `{w}` is not offered by the environment; its splits: {}",
-            join(all)
-        ),
+        Some(w) => bail!("split `{w}` is not offered by the environment; its splits: {}", join(all)),
         None if all.contains("train") => Ok("train".into()),
         None => tasks
             .iter()
@@ -62,19 +56,12 @@ fn join<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 
 /// Builds the plan in a stable order: tasks as the bridge lists them, variations ascending,
 /// repeats ascending.
-pub fn build(
-    env: &str,
-    tasks: &[TaskInfo],
-    sel: &Selection,
-) -> anyhow::Result<(String, Vec<PlannedEpisode>)> {
+pub fn build(env: &str, tasks: &[TaskInfo], sel: &Selection) -> anyhow::Result<(String, Vec<PlannedEpisode>)> {
     let split = choose_split(tasks, sel.split.as_deref())?;
     for wanted in &sel.tasks {
         let Some(t) = tasks.iter().find(|t| &t.id == wanted) else {
             let known: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
-            bail!(
-                "unknown task `{wanted}`; the environment offers: {}",
-                known.join(", ")
-            );
+            bail!("unknown task `{wanted}`; the environment offers: {}", known.join(", "));
         };
         if !t.splits.iter().any(|s| s.name == split) {
             bail!("task `{wanted}` has no `{split}` split");
@@ -85,29 +72,15 @@ pub fn build(
         if !sel.tasks.is_empty() && !sel.tasks.contains(&task.id) {
             continue;
         }
-        let Some(count) = task
-            .splits
-            .iter()
-            .find(|s| s.name == split)
-            .map(|s| s.count)
-        else {
+        let Some(count) = task.splits.iter().find(|s| s.name == split).map(|s| s.count) else {
             continue;
         };
         let mut vars: Vec<u64> = match &sel.variations {
             Some(v) => {
-                let v: Vec<u64> = v
-                    .iter()
-                    .copied()
-                    .filter(|&i| i < count)
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
+                let v: Vec<u64> =
+                    v.iter().copied().filter(|&i| i < count).collect::<BTreeSet<_>>().into_iter().collect();
                 if v.is_empty() && sel.tasks.contains(&task.id) {
-                    tracing::warn!(
-                        task = task.id,
-                        count,
-                        "none of the requested variations exist for this task"
-                    );
+                    tracing::warn!(task = task.id, count, "none of the requested variations exist for this task");
                 }
                 v
             }
@@ -133,13 +106,8 @@ pub fn build(
     let mut plan = Vec::with_capacity(pairs.len() * repeat as usize);
     for (task, variation) in pairs {
         for r in 0..repeat {
-            let key = EpisodeKey {
-                env: env.to_string(),
-                task: task.clone(),
-                split: split.clone(),
-                variation,
-                repeat: r,
-            };
+            let key =
+                EpisodeKey { env: env.to_string(), task: task.clone(), split: split.clone(), variation, repeat: r };
             let seed = episode_seed(sel.seed, &key);
             plan.push(PlannedEpisode { key, seed });
         }
@@ -170,14 +138,8 @@ mod tests {
             id: id.into(),
             description: None,
             splits: vec![
-                SplitInfo {
-                    name: "train".into(),
-                    count: train,
-                },
-                SplitInfo {
-                    name: "test".into(),
-                    count: test,
-                },
+                SplitInfo { name: "train".into(), count: train },
+                SplitInfo { name: "test".into(), count: test },
             ],
         };
         vec![t("a", 5, 2), t("b", 3, 1)]
@@ -195,60 +157,23 @@ mod tests {
 
     #[test]
     fn filters_and_sampling() {
-        let sel = Selection {
-            tasks: vec!["b".into()],
-            per_task: Some(2),
-            repeat: 2,
-            ..Default::default()
-        };
+        let sel = Selection { tasks: vec!["b".into()], per_task: Some(2), repeat: 2, ..Default::default() };
         let (_, plan) = build("e", &tasks(), &sel).unwrap();
         let ids: Vec<_> = plan.iter().map(|p| p.key.id()).collect();
-        assert_eq!(
-            ids,
-            [
-                "e/b/train/0#0",
-                "e/b/train/0#1",
-                "e/b/train/1#0",
-                "e/b/train/1#1"
-            ]
-        );
+        assert_eq!(ids, ["e/b/train/0#0", "e/b/train/0#1", "e/b/train/1#0", "e/b/train/1#1"]);
 
-        let sel = Selection {
-            episodes: Some(3),
-            seed: 7,
-            ..Default::default()
-        };
+        let sel = Selection { episodes: Some(3), seed: 7, ..Default::default() };
         let (_, a) = build("e", &tasks(), &sel).unwrap();
         let (_, b) = build("e", &tasks(), &sel).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 3);
 
-        let sel = Selection {
-            variations: Some(vec![4, 1]),
-            split: Some("train".into()),
-            ..Default::default()
-        };
+        let sel = Selection { variations: Some(vec![4, 1]), split: Some("train".into()), ..Default::default() };
         let (_, plan) = build("e", &tasks(), &sel).unwrap();
         let ids: Vec<_> = plan.iter().map(|p| p.key.id()).collect();
         assert_eq!(ids, ["e/a/train/1#0", "e/a/train/4#0", "e/b/train/1#0"]);
 
-        assert!(build(
-            "e",
-            &tasks(),
-            &Selection {
-                tasks: vec!["zzz".into()],
-                ..Default::default()
-            }
-        )
-        .is_err());
-        assert!(build(
-            "e",
-            &tasks(),
-            &Selection {
-                split: Some("dev".into()),
-                ..Default::default()
-            }
-        )
-        .is_err());
+        assert!(build("e", &tasks(), &Selection { tasks: vec!["zzz".into()], ..Default::default() }).is_err());
+        assert!(build("e", &tasks(), &Selection { split: Some("dev".into()), ..Default::default() }).is_err());
     }
 }

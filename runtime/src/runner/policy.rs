@@ -52,10 +52,7 @@ pub fn load_policy(spec: &str, device: Device) -> anyhow::Result<Arc<dyn Agent>>
 /// The policies of a run, shared by its workers.
 #[derive(Clone)]
 pub enum RunPolicies {
-    Expert {
-        high: Arc<WholeTaskPlanner>,
-        progress: Arc<RecentActionsProgress>,
-    },
+    Expert { high: Arc<WholeTaskPlanner>, progress: Arc<RecentActionsProgress> },
     Agent(AgentRoles),
 }
 
@@ -73,16 +70,10 @@ impl RunPolicies {
     /// Borrowed for one episode.
     pub fn borrow(&self) -> Policies<'_> {
         match self {
-            RunPolicies::Expert { high, progress } => Policies {
-                high: high.as_ref(),
-                low: ActionSource::EnvironmentExpert,
-                progress: progress.as_ref(),
-            },
-            RunPolicies::Agent(a) => Policies {
-                high: a,
-                low: ActionSource::Policy(a),
-                progress: a,
-            },
+            RunPolicies::Expert { high, progress } => {
+                Policies { high: high.as_ref(), low: ActionSource::EnvironmentExpert, progress: progress.as_ref() }
+            }
+            RunPolicies::Agent(a) => Policies { high: a, low: ActionSource::Policy(a), progress: a },
         }
     }
 }

@@ -37,11 +37,7 @@ impl Recording {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        if !overwrite
-            && std::fs::metadata(path)
-                .map(|m| m.len() > 0)
-                .unwrap_or(false)
-        {
+        if !overwrite && std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false) {
             anyhow::bail!(
                 "{} already holds a recording; pass --resume to continue it or --overwrite to replace it",
                 path.display()
@@ -53,10 +49,7 @@ impl Recording {
             .truncate(true)
             .open(path)
             .with_context(|| format!("creating {}", path.display()))?;
-        Ok(Recording {
-            path: path.to_path_buf(),
-            file,
-        })
+        Ok(Recording { path: path.to_path_buf(), file })
     }
 
     /// Opens an existing file for resuming: reads its summaries, cuts any torn tail, and
@@ -70,16 +63,9 @@ impl Recording {
             .write(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        let existing =
-            scan_and_repair(&mut file).with_context(|| format!("reading {}", path.display()))?;
+        let existing = scan_and_repair(&mut file).with_context(|| format!("reading {}", path.display()))?;
         file.seek(SeekFrom::End(0))?;
-        Ok((
-            Recording {
-                path: path.to_path_buf(),
-                file,
-            },
-            existing,
-        ))
+        Ok((Recording { path: path.to_path_buf(), file }, existing))
     }
 
     pub fn path(&self) -> &Path {
@@ -93,13 +79,9 @@ impl Recording {
             serde_json::to_writer(&mut buf, line)?;
             buf.push(b'\n');
         }
-        self.file
-            .write_all(&buf)
-            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.file.write_all(&buf).with_context(|| format!("writing {}", self.path.display()))?;
         self.file.flush()?;
-        self.file
-            .sync_data()
-            .with_context(|| format!("syncing {}", self.path.display()))?;
+        self.file.sync_data().with_context(|| format!("syncing {}", self.path.display()))?;
         Ok(())
     }
 }
@@ -153,15 +135,7 @@ pub fn default_path(env: &str) -> PathBuf {
 }
 
 fn safe_name(env: &str) -> String {
-    env.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    env.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// The newest `runs/<env>-<timestamp>.jsonl`, for `--resume` without `--record`.
@@ -174,8 +148,7 @@ pub fn latest_default(env: &str) -> Option<PathBuf> {
             p.extension().is_some_and(|x| x == "jsonl")
                 && p.file_name().is_some_and(|n| {
                     let n = n.to_string_lossy();
-                    n.strip_prefix(&prefix)
-                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+                    n.strip_prefix(&prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
                 })
         })
         .collect();
@@ -185,18 +158,11 @@ pub fn latest_default(env: &str) -> Option<PathBuf> {
 
 /// `YYYYMMDDTHHMMSSZ` in UTC, from the system clock.
 fn utc_timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.

@@ -144,19 +144,12 @@ impl RunSummary {
             }
             by_task.entry(task).or_default().push(s);
             if s.outcome == EpisodeOutcome::Failed {
-                failures
-                    .entry(failure_reason(s.failure.as_deref()))
-                    .or_default()
-                    .push(s.episode.id());
+                failures.entry(failure_reason(s.failure.as_deref())).or_default().push(s.episode.id());
             }
         }
         let mut failures: Vec<FailureGroup> = failures
             .into_iter()
-            .map(|(reason, episodes)| FailureGroup {
-                reason,
-                count: episodes.len(),
-                episodes,
-            })
+            .map(|(reason, episodes)| FailureGroup { reason, count: episodes.len(), episodes })
             .collect();
         failures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
         RunSummary {
@@ -173,10 +166,7 @@ impl RunSummary {
             failures,
             tasks: task_order
                 .into_iter()
-                .map(|t| TaskRow {
-                    task: t.to_string(),
-                    totals: Totals::of(by_task[t].iter().copied()),
-                })
+                .map(|t| TaskRow { task: t.to_string(), totals: Totals::of(by_task[t].iter().copied()) })
                 .collect(),
             episode_results: input
                 .results
@@ -200,11 +190,7 @@ impl RunSummary {
     pub fn table(&self) -> String {
         let t = &self.totals;
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "stepwire run: env {} | split {} | policy {}",
-            self.env, self.split, self.policy
-        );
+        let _ = writeln!(out, "stepwire run: env {} | split {} | policy {}", self.env, self.split, self.policy);
         let mut status = format!(
             "{} of {} planned episodes have results ({} resumed from the recording) in {:.1} s",
             t.episodes, self.planned, self.resumed, self.wall_seconds
@@ -233,8 +219,7 @@ impl RunSummary {
             "env ms/step",
             "agent ms/step",
         ];
-        let mut rows: Vec<[String; 11]> =
-            self.tasks.iter().map(|r| row(&r.task, &r.totals)).collect();
+        let mut rows: Vec<[String; 11]> = self.tasks.iter().map(|r| row(&r.task, &r.totals)).collect();
         rows.push(row("ALL", t));
         let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
         for r in &rows {
@@ -265,18 +250,9 @@ impl RunSummary {
             let _ = writeln!(out, "\nfailures:");
             for f in &self.failures {
                 let shown: Vec<&str> = f.episodes.iter().take(5).map(String::as_str).collect();
-                let more = if f.episodes.len() > 5 {
-                    format!(", ... {} more", f.episodes.len() - 5)
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    out,
-                    "  {:>4} x {}  [{}{more}]",
-                    f.count,
-                    f.reason,
-                    shown.join(", ")
-                );
+                let more =
+                    if f.episodes.len() > 5 { format!(", ... {} more", f.episodes.len() - 5) } else { String::new() };
+                let _ = writeln!(out, "  {:>4} x {}  [{}{more}]", f.count, f.reason, shown.join(", "));
             }
         }
         out
@@ -301,20 +277,12 @@ fn row(name: &str, t: &Totals) -> [String; 11] {
 
 /// A failure's grouping key: its first line, without the volatile parts (pids, durations).
 pub fn failure_reason(failure: Option<&str>) -> String {
-    let first = failure
-        .unwrap_or("unknown")
-        .lines()
-        .next()
-        .unwrap_or("unknown")
-        .trim();
+    let first = failure.unwrap_or("unknown").lines().next().unwrap_or("unknown").trim();
     let mut out = String::with_capacity(first.len());
     let mut chars = first.chars().peekable();
     while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
-            while chars
-                .peek()
-                .is_some_and(|c| c.is_ascii_digit() || *c == '.')
-            {
+            while chars.peek().is_some_and(|c| c.is_ascii_digit() || *c == '.') {
                 chars.next();
             }
             out.push('N');
@@ -335,9 +303,7 @@ mod tests {
     #[test]
     fn failure_reasons_group_without_numbers() {
         assert_eq!(
-            failure_reason(Some(
-                "step: bridge `x` is gone (eof; exit status: 3)\nstderr"
-            )),
+            failure_reason(Some("step: bridge `x` is gone (eof; exit status: 3)\nstderr")),
             "step: bridge `x` is gone (eof; exit status: N)"
         );
         assert_eq!(failure_reason(None), "unknown");

@@ -133,9 +133,9 @@ fn token_of(ext: &Extensions) -> CancellationToken {
 fn register_agent_method(module: &mut RpcModule<AgentService>, name: &'static str) {
     module
         .register_async_method(name, move |params, service, ext| async move {
-            let params: Option<Value> = params.parse::<Option<Value>>().map_err(|e| {
-                to_error_object(RpcError::invalid_params(format!("{name}: {}", e.message())))
-            })?;
+            let params: Option<Value> = params
+                .parse::<Option<Value>>()
+                .map_err(|e| to_error_object(RpcError::invalid_params(format!("{name}: {}", e.message()))))?;
             service.handle(name, params, &token_of(&ext)).await.map_err(to_error_object)
         })
         .expect("method names are unique");
@@ -145,15 +145,13 @@ fn module(service: AgentService) -> RpcModule<AgentService> {
     let mut module = RpcModule::new(service);
     module
         .register_method(Initialize::NAME, |params, service, _| {
-            let params: Option<Value> = params.parse().map_err(|e: ErrorObjectOwned| {
-                to_error_object(RpcError::invalid_params(e.message().to_string()))
-            })?;
+            let params: Option<Value> = params
+                .parse()
+                .map_err(|e: ErrorObjectOwned| to_error_object(RpcError::invalid_params(e.message().to_string())))?;
             service.initialize(params).map_err(to_error_object)
         })
         .expect("unique");
-    module
-        .register_method(Shutdown::NAME, |_, _, _| Ok::<Value, ErrorObjectOwned>(Value::Null))
-        .expect("unique");
+    module.register_method(Shutdown::NAME, |_, _, _| Ok::<Value, ErrorObjectOwned>(Value::Null)).expect("unique");
     for name in [AgentPlan::NAME, AgentAct::NAME, AgentProgress::NAME, AgentStep::NAME] {
         register_agent_method(&mut module, name);
     }

@@ -35,10 +35,7 @@ impl AgentService {
     pub fn initialize_result(&self) -> InitializeResult {
         InitializeResult {
             protocol_version: PROTOCOL_VERSION,
-            server_info: PeerInfo {
-                name: "stepwire".into(),
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-            },
+            server_info: PeerInfo { name: "stepwire".into(), version: Some(env!("CARGO_PKG_VERSION").into()) },
             capabilities: ServerCapabilities { environment: None, agent: Some(self.capabilities.clone()) },
             meta: None,
         }

@@ -22,13 +22,13 @@ use process::BridgeProcess;
 
 use crate::environment::{EnvError, Environment};
 use crate::protocol::methods::{
-    EnvAdmissibleActions, EnvExpertAction, EnvReset, EnvStep, EnvTasks, Exit, Initialize,
-    Initialized, RequestMethod, Shutdown,
+    EnvAdmissibleActions, EnvExpertAction, EnvReset, EnvStep, EnvTasks, Exit, Initialize, Initialized, RequestMethod,
+    Shutdown,
 };
 use crate::protocol::{
-    AdmissibleActionsParams, ClientCapabilities, EnvironmentCapabilities, ExpertActionParams,
-    InitializeParams, InitializeResult, InitializedParams, PeerInfo, ResetParams, ResetResult,
-    RpcError, StepParams, StepResult, TaskInfo, TasksParams, PROTOCOL_VERSION,
+    AdmissibleActionsParams, ClientCapabilities, EnvironmentCapabilities, ExpertActionParams, InitializeParams,
+    InitializeResult, InitializedParams, PeerInfo, ResetParams, ResetResult, RpcError, StepParams, StepResult,
+    TaskInfo, TasksParams, PROTOCOL_VERSION,
 };
 use crate::rpc::{CallError, Connection, ConnectionOptions};
 
@@ -56,10 +56,7 @@ impl Default for BridgeOptions {
             shutdown_timeout: Duration::from_secs(10),
             max_message_size: crate::framing::DEFAULT_MAX_MESSAGE_SIZE,
             stderr_tail_lines: 20,
-            client_info: PeerInfo {
-                name: "stepwire".into(),
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-            },
+            client_info: PeerInfo { name: "stepwire".into(), version: Some(env!("CARGO_PKG_VERSION").into()) },
         }
     }
 }
@@ -75,10 +72,7 @@ pub struct BridgeClient {
 
 impl std::fmt::Debug for BridgeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BridgeClient")
-            .field("name", &self.process.name)
-            .field("pid", &self.process.pid)
-            .finish()
+        f.debug_struct("BridgeClient").field("name", &self.process.name).field("pid", &self.process.pid).finish()
     }
 }
 
@@ -88,10 +82,7 @@ impl BridgeClient {
         let (process, transport) = BridgeProcess::spawn(&cmd, opts.stderr_tail_lines)
             .map_err(|e| EnvError::Crashed(format!("cannot start bridge `{}`: {e}", cmd.name)))?;
         let transport = transport.with_max_message_size(opts.max_message_size);
-        let conn_opts = ConnectionOptions {
-            name: cmd.name.clone(),
-            request_timeout: Some(opts.call_timeout),
-        };
+        let conn_opts = ConnectionOptions { name: cmd.name.clone(), request_timeout: Some(opts.call_timeout) };
         let conn = Connection::start_client(transport, conn_opts);
         watch_exit(&process, &conn);
         let params = InitializeParams {
@@ -105,10 +96,7 @@ impl BridgeClient {
             process,
             info: InitializeResult {
                 protocol_version: PROTOCOL_VERSION,
-                server_info: PeerInfo {
-                    name: cmd.name.clone(),
-                    version: None,
-                },
+                server_info: PeerInfo { name: cmd.name.clone(), version: None },
                 capabilities: Default::default(),
                 meta: None,
             },
@@ -116,9 +104,7 @@ impl BridgeClient {
             opts,
         };
         let timeout = client.opts.initialize_timeout;
-        let info = client
-            .call_with_timeout::<Initialize>(params, timeout)
-            .await?;
+        let info = client.call_with_timeout::<Initialize>(params, timeout).await?;
         let caps = info.capabilities.environment.clone().ok_or_else(|| {
             EnvError::Rpc(RpcError::invalid_request(format!(
                 "bridge `{}` announced no environment capabilities",
@@ -129,12 +115,7 @@ impl BridgeClient {
             .conn
             .notify::<Initialized>(InitializedParams::default())
             .map_err(|e| EnvError::Crashed(e.to_string()))?;
-        tracing::info!(
-            bridge = cmd.name,
-            env = caps.name,
-            pid = client.process.pid,
-            "bridge ready"
-        );
+        tracing::info!(bridge = cmd.name, env = caps.name, pid = client.process.pid, "bridge ready");
         client.info = info;
         client.caps = caps;
         Ok(client)
@@ -161,8 +142,7 @@ impl BridgeClient {
 
     /// Calls method `M` with the configured timeout.
     pub async fn call<M: RequestMethod>(&self, params: M::Params) -> Result<M::Result, EnvError> {
-        self.call_with_timeout::<M>(params, self.opts.call_timeout)
-            .await
+        self.call_with_timeout::<M>(params, self.opts.call_timeout).await
     }
 
     /// Calls method `M`, waiting at most `timeout`.
@@ -171,11 +151,7 @@ impl BridgeClient {
         params: M::Params,
         timeout: Duration,
     ) -> Result<M::Result, EnvError> {
-        match self
-            .conn
-            .request_with_timeout::<M>(params, Some(timeout))
-            .await
-        {
+        match self.conn.request_with_timeout::<M>(params, Some(timeout)).await {
             Ok(result) => Ok(result),
             Err(e) => Err(self.env_error(e).await),
         }
@@ -184,10 +160,7 @@ impl BridgeClient {
     /// `shutdown`, `exit`, then waits for the process (killing its group after the timeout).
     pub async fn shutdown(self) -> Result<ExitStatus, EnvError> {
         let wait = self.opts.shutdown_timeout;
-        let answered = self
-            .conn
-            .request_with_timeout::<Shutdown>(None, Some(wait))
-            .await;
+        let answered = self.conn.request_with_timeout::<Shutdown>(None, Some(wait)).await;
         if let Err(e) = &answered {
             tracing::warn!(bridge = self.name(), "shutdown not answered cleanly: {e}");
         }
@@ -198,13 +171,11 @@ impl BridgeClient {
                 Ok(status)
             }
             None => {
-                tracing::warn!(
-                    bridge = self.name(),
-                    "bridge did not exit within {wait:?}; killing it"
-                );
-                self.process.kill().await.ok_or_else(|| {
-                    EnvError::Crashed(format!("bridge `{}` could not be reaped", self.name()))
-                })
+                tracing::warn!(bridge = self.name(), "bridge did not exit within {wait:?}; killing it");
+                self.process
+                    .kill()
+                    .await
+                    .ok_or_else(|| EnvError::Crashed(format!("bridge `{}` could not be reaped", self.name())))
             }
         }
     }
@@ -268,30 +239,20 @@ impl Environment for BridgeClient {
     }
 
     async fn step(&mut self, action: &str) -> Result<StepResult, EnvError> {
-        self.call::<EnvStep>(StepParams {
-            action: action.into(),
-            meta: None,
-        })
-        .await
+        self.call::<EnvStep>(StepParams { action: action.into(), meta: None }).await
     }
 
     async fn admissible_actions(&mut self) -> Result<Vec<String>, EnvError> {
         if !self.caps.admissible_actions {
             return Err(EnvError::Unsupported(EnvAdmissibleActions::NAME.into()));
         }
-        Ok(self
-            .call::<EnvAdmissibleActions>(AdmissibleActionsParams::default())
-            .await?
-            .actions)
+        Ok(self.call::<EnvAdmissibleActions>(AdmissibleActionsParams::default()).await?.actions)
     }
 
     async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
         if !self.caps.expert_action {
             return Err(EnvError::Unsupported(EnvExpertAction::NAME.into()));
         }
-        Ok(self
-            .call::<EnvExpertAction>(ExpertActionParams::default())
-            .await?
-            .action)
+        Ok(self.call::<EnvExpertAction>(ExpertActionParams::default()).await?.action)
     }
 }

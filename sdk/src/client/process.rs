@@ -33,13 +33,7 @@ impl BridgeCommand {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "bridge".into());
-        BridgeCommand {
-            name,
-            program,
-            args: Vec::new(),
-            env: Vec::new(),
-            cwd: None,
-        }
+        BridgeCommand { name, program, args: Vec::new(), env: Vec::new(), cwd: None }
     }
 
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -95,18 +89,11 @@ impl BridgeProcess {
             command.current_dir(dir);
         }
         let mut child = command.spawn()?;
-        let transport = Transport::child(&mut child)
-            .ok_or_else(|| std::io::Error::other("child pipes missing"))?;
+        let transport = Transport::child(&mut child).ok_or_else(|| std::io::Error::other("child pipes missing"))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let stderr_done = CancellationToken::new();
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(forward_stderr(
-                cmd.name.clone(),
-                stderr,
-                tail.clone(),
-                tail_lines,
-                stderr_done.clone(),
-            ));
+            tokio::spawn(forward_stderr(cmd.name.clone(), stderr, tail.clone(), tail_lines, stderr_done.clone()));
         } else {
             stderr_done.cancel();
         }
@@ -122,23 +109,14 @@ impl BridgeProcess {
                 Err(e) => tracing::error!(bridge = name, "cannot wait for the bridge process: {e}"),
             }
         });
-        let process = BridgeProcess {
-            name: cmd.name.clone(),
-            pid,
-            status,
-            tail,
-            stderr_done,
-        };
+        let process = BridgeProcess { name: cmd.name.clone(), pid, status, tail, stderr_done };
         Ok((process, transport))
     }
 
     /// The exit status, waiting at most `wait` for the process to end.
     pub async fn exit_status(&self, wait: Duration) -> Option<ExitStatus> {
         let mut rx = self.status.clone();
-        let status = tokio::time::timeout(wait, rx.wait_for(Option::is_some))
-            .await
-            .ok()?
-            .ok()?;
+        let status = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await.ok()?.ok()?;
         *status
     }
 
@@ -150,12 +128,7 @@ impl BridgeProcess {
     /// The last stderr lines, once stderr has ended (or after `wait`).
     pub async fn stderr_tail(&self, wait: Duration) -> Vec<String> {
         let _ = tokio::time::timeout(wait, self.stderr_done.cancelled()).await;
-        self.tail
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
     }
 
     /// SIGKILL to the bridge's whole process group.

@@ -1,17 +1,12 @@
 //! Short constructors for the results an environment author returns, so an environment reads as
 //! game logic rather than struct literals. Wire shapes are untouched.
 
-use crate::protocol::{
-    EnvironmentCapabilities, Observation, ResetResult, SplitInfo, StepResult, TaskInfo,
-};
+use crate::protocol::{EnvironmentCapabilities, Observation, ResetResult, SplitInfo, StepResult, TaskInfo};
 
 impl EnvironmentCapabilities {
     /// Capabilities with only a name: no admissible actions, no expert, no seeded reset.
     pub fn named(name: impl Into<String>) -> Self {
-        EnvironmentCapabilities {
-            name: name.into(),
-            ..Default::default()
-        }
+        EnvironmentCapabilities { name: name.into(), ..Default::default() }
     }
 
     pub fn with_admissible_actions(mut self) -> Self {
@@ -29,10 +24,7 @@ impl EnvironmentCapabilities {
         self
     }
 
-    pub fn with_observation_parts<S: Into<String>>(
-        mut self,
-        parts: impl IntoIterator<Item = S>,
-    ) -> Self {
+    pub fn with_observation_parts<S: Into<String>>(mut self, parts: impl IntoIterator<Item = S>) -> Self {
         self.observation_parts = parts.into_iter().map(Into::into).collect();
         self
     }
@@ -40,19 +32,9 @@ impl EnvironmentCapabilities {
 
 impl TaskInfo {
     /// A task with `(split name, count)` pairs.
-    pub fn new<'a>(
-        id: impl Into<String>,
-        splits: impl IntoIterator<Item = (&'a str, u64)>,
-    ) -> Self {
-        let splits = splits.into_iter().map(|(name, count)| SplitInfo {
-            name: name.into(),
-            count,
-        });
-        TaskInfo {
-            id: id.into(),
-            description: None,
-            splits: splits.collect(),
-        }
+    pub fn new<'a>(id: impl Into<String>, splits: impl IntoIterator<Item = (&'a str, u64)>) -> Self {
+        let splits = splits.into_iter().map(|(name, count)| SplitInfo { name: name.into(), count });
+        TaskInfo { id: id.into(), description: None, splits: splits.collect() }
     }
 
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
@@ -87,15 +69,7 @@ impl ResetResult {
 impl StepResult {
     /// A step that did not end the episode.
     pub fn new(observation: Observation, reward: f64, score: f64) -> Self {
-        StepResult {
-            observation,
-            reward,
-            score,
-            done: false,
-            won: false,
-            truncated: false,
-            meta: None,
-        }
+        StepResult { observation, reward, score, done: false, won: false, truncated: false, meta: None }
     }
 
     /// Ends the episode: won, or lost.

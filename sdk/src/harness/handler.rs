@@ -7,16 +7,14 @@ use tokio::sync::oneshot;
 
 use super::worker::{EnvCall, Job, JobQueue};
 use crate::protocol::methods::{
-    EnvAdmissibleActions, EnvExpertAction, EnvReset, EnvStep, EnvTasks, Exit, Initialize,
-    Initialized, NotificationMethod, RequestMethod, Shutdown,
+    EnvAdmissibleActions, EnvExpertAction, EnvReset, EnvStep, EnvTasks, Exit, Initialize, Initialized,
+    NotificationMethod, RequestMethod, Shutdown,
 };
 use crate::protocol::{
-    EnvironmentCapabilities, ErrorCode, InitializeParams, InitializeResult, PeerInfo, ResetParams,
-    RpcError, ServerCapabilities, StepParams, SUPPORTED_PROTOCOL_VERSIONS,
+    EnvironmentCapabilities, ErrorCode, InitializeParams, InitializeResult, PeerInfo, ResetParams, RpcError,
+    ServerCapabilities, StepParams, SUPPORTED_PROTOCOL_VERSIONS,
 };
-use crate::rpc::{
-    parse_params, to_result, BoxFuture, Handler, NotificationContext, RequestContext,
-};
+use crate::rpc::{parse_params, to_result, BoxFuture, Handler, NotificationContext, RequestContext};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -40,15 +38,8 @@ pub(crate) struct EnvHandler {
 
 impl EnvHandler {
     pub fn new(caps: EnvironmentCapabilities, jobs: JobQueue) -> Self {
-        let lifecycle = Lifecycle {
-            phase: Phase::Uninitialized,
-            exit_code: None,
-        };
-        EnvHandler {
-            lifecycle: Arc::new(Mutex::new(lifecycle)),
-            jobs,
-            caps,
-        }
+        let lifecycle = Lifecycle { phase: Phase::Uninitialized, exit_code: None };
+        EnvHandler { lifecycle: Arc::new(Mutex::new(lifecycle)), jobs, caps }
     }
 
     fn phase(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
@@ -68,14 +59,8 @@ impl EnvHandler {
         tracing::info!(client = params.client_info.name, "initialized");
         to_result(InitializeResult {
             protocol_version: params.protocol_version,
-            server_info: PeerInfo {
-                name: self.caps.name.clone(),
-                version: None,
-            },
-            capabilities: ServerCapabilities {
-                environment: Some(self.caps.clone()),
-                agent: None,
-            },
+            server_info: PeerInfo { name: self.caps.name.clone(), version: None },
+            capabilities: ServerCapabilities { environment: Some(self.caps.clone()), agent: None },
             meta: None,
         })
     }
@@ -115,18 +100,13 @@ impl EnvHandler {
 
     fn enqueue(&self, call: EnvCall, ctx: &RequestContext) -> BoxFuture<Result<Value, RpcError>> {
         let (reply, rx) = oneshot::channel();
-        let job = Job {
-            call,
-            cancel: ctx.cancel.clone(),
-            reply,
-        };
+        let job = Job { call, cancel: ctx.cancel.clone(), reply };
         if self.jobs.send(job).is_err() {
             return Box::pin(async { Err(RpcError::internal("the environment task has stopped")) });
         }
-        Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(RpcError::internal("the environment task has stopped")))
-        })
+        Box::pin(
+            async move { rx.await.unwrap_or_else(|_| Err(RpcError::internal("the environment task has stopped"))) },
+        )
     }
 }
 
@@ -135,11 +115,7 @@ fn ready(result: Result<Value, RpcError>) -> BoxFuture<Result<Value, RpcError>> 
 }
 
 impl Handler for EnvHandler {
-    fn request(
-        &self,
-        ctx: RequestContext,
-        params: Option<Value>,
-    ) -> BoxFuture<Result<Value, RpcError>> {
+    fn request(&self, ctx: RequestContext, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>> {
         let phase = self.phase().phase;
         let method = ctx.method.as_str();
         match (phase, method) {
@@ -148,10 +124,9 @@ impl Handler for EnvHandler {
                 "the bridge is shutting down; only `exit` is accepted",
             ))),
             (_, Initialize::NAME) => ready(self.initialize(params)),
-            (Phase::Uninitialized, _) => ready(Err(RpcError::new(
-                ErrorCode::ServerNotInitialized,
-                format!("`{method}` before `initialize`"),
-            ))),
+            (Phase::Uninitialized, _) => {
+                ready(Err(RpcError::new(ErrorCode::ServerNotInitialized, format!("`{method}` before `initialize`"))))
+            }
             (Phase::Running, Shutdown::NAME) => {
                 self.phase().phase = Phase::ShuttingDown;
                 // Answer only after the env calls already queued are done.
@@ -164,21 +139,12 @@ impl Handler for EnvHandler {
         }
     }
 
-    fn notification(
-        &self,
-        ctx: NotificationContext,
-        method: &str,
-        _: Option<Value>,
-    ) -> BoxFuture<()> {
+    fn notification(&self, ctx: NotificationContext, method: &str, _: Option<Value>) -> BoxFuture<()> {
         match method {
             Initialized::NAME => tracing::debug!("client says initialized"),
             Exit::NAME => {
                 let mut lifecycle = self.phase();
-                let code = if lifecycle.phase == Phase::ShuttingDown {
-                    0
-                } else {
-                    1
-                };
+                let code = if lifecycle.phase == Phase::ShuttingDown { 0 } else { 1 };
                 lifecycle.exit_code = Some(code);
                 tracing::info!(code, "exit");
                 ctx.connection.close();

@@ -42,17 +42,10 @@ pub async fn serve<E: Environment + 'static>(env: E, transport: Transport) -> Se
     let handler = handler::EnvHandler::new(caps, jobs);
     let lifecycle = handler.lifecycle.clone();
     tokio::spawn(worker::run(env, queue));
-    let opts = ConnectionOptions {
-        name,
-        request_timeout: None,
-    };
+    let opts = ConnectionOptions { name, request_timeout: None };
     let conn = Connection::start(transport, handler, opts);
     let reason = conn.closed().await;
-    let exit_code = lifecycle
-        .lock()
-        .map(|l| l.exit_code)
-        .unwrap_or_default()
-        .unwrap_or(0);
+    let exit_code = lifecycle.lock().map(|l| l.exit_code).unwrap_or_default().unwrap_or(0);
     tracing::debug!(exit_code, "serve ended: {reason}");
     ServeOutcome { exit_code, reason }
 }
@@ -79,9 +72,5 @@ pub async fn serve_stdio<E: Environment + 'static>(env: E) -> ExitCode {
 pub fn init_stderr_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STEPWIRE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
 }

@@ -8,9 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::environment::{EnvError, Environment};
-use crate::protocol::{
-    AdmissibleActionsResult, ExpertActionResult, ResetParams, RpcError, TasksResult,
-};
+use crate::protocol::{AdmissibleActionsResult, ExpertActionResult, ResetParams, RpcError, TasksResult};
 use crate::rpc::to_result;
 
 /// An environment call, params already validated.
@@ -59,17 +57,13 @@ pub(crate) async fn run<E: Environment>(mut env: E, mut jobs: mpsc::UnboundedRec
 async fn call<E: Environment>(env: &mut E, call: EnvCall) -> Result<Value, RpcError> {
     let wrap = |e: EnvError| RpcError::from(e);
     match call {
-        EnvCall::Tasks => to_result(TasksResult {
-            tasks: env.tasks().await.map_err(wrap)?,
-        }),
+        EnvCall::Tasks => to_result(TasksResult { tasks: env.tasks().await.map_err(wrap)? }),
         EnvCall::Reset(p) => to_result(env.reset(p).await.map_err(wrap)?),
         EnvCall::Step(action) => to_result(env.step(&action).await.map_err(wrap)?),
-        EnvCall::Admissible => to_result(AdmissibleActionsResult {
-            actions: env.admissible_actions().await.map_err(wrap)?,
-        }),
-        EnvCall::Expert => to_result(ExpertActionResult {
-            action: env.expert_action().await.map_err(wrap)?,
-        }),
+        EnvCall::Admissible => {
+            to_result(AdmissibleActionsResult { actions: env.admissible_actions().await.map_err(wrap)? })
+        }
+        EnvCall::Expert => to_result(ExpertActionResult { action: env.expert_action().await.map_err(wrap)? }),
         EnvCall::Barrier => Ok(Value::Null),
     }
 }

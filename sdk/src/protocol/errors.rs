@@ -181,10 +181,7 @@ impl RpcError {
     }
 
     pub fn unsupported_version(requested: u32) -> Self {
-        let data = UnsupportedVersionData {
-            requested,
-            supported: super::SUPPORTED_PROTOCOL_VERSIONS.to_vec(),
-        };
+        let data = UnsupportedVersionData { requested, supported: super::SUPPORTED_PROTOCOL_VERSIONS.to_vec() };
         Self::new(
             ErrorCode::UnsupportedProtocolVersion,
             format!(

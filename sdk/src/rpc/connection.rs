@@ -20,9 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::handler::{Handler, NoHandler, NotificationContext, RequestContext};
 use super::message::{classify, Incoming};
 use crate::protocol::methods::{CancelRequest, NotificationMethod, RequestMethod};
-use crate::protocol::{
-    CancelParams, Notification, Request, RequestId, Response, ResponseError, RpcError,
-};
+use crate::protocol::{CancelParams, Notification, Request, RequestId, Response, ResponseError, RpcError};
 use crate::transport::{Transport, TransportReader, TransportWriter};
 
 /// Why an outgoing call produced no result.
@@ -53,10 +51,7 @@ pub struct ConnectionOptions {
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
-        ConnectionOptions {
-            name: "peer".into(),
-            request_timeout: Some(Duration::from_secs(60)),
-        }
+        ConnectionOptions { name: "peer".into(), request_timeout: Some(Duration::from_secs(60)) }
     }
 }
 
@@ -88,9 +83,7 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("name", &self.inner.opts.name)
-            .finish()
+        f.debug_struct("Connection").field("name", &self.inner.opts.name).finish()
     }
 }
 
@@ -113,9 +106,7 @@ impl Connection {
         let handler: Arc<dyn Handler> = Arc::new(handler);
         let (reader, writer) = transport.split();
         tokio::spawn(write_loop(conn.clone(), writer, out_rx));
-        conn.inner
-            .tasks
-            .spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
+        conn.inner.tasks.spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
         tokio::spawn(read_loop(conn.clone(), reader, handler, notif_tx));
         conn
     }
@@ -130,12 +121,8 @@ impl Connection {
     }
 
     /// Calls `M` with the default timeout.
-    pub async fn request<M: RequestMethod>(
-        &self,
-        params: M::Params,
-    ) -> Result<M::Result, CallError> {
-        self.request_with_timeout::<M>(params, self.inner.opts.request_timeout)
-            .await
+    pub async fn request<M: RequestMethod>(&self, params: M::Params) -> Result<M::Result, CallError> {
+        self.request_with_timeout::<M>(params, self.inner.opts.request_timeout).await
     }
 
     /// Calls `M`, waiting at most `timeout` (`None`: forever).
@@ -144,10 +131,7 @@ impl Connection {
         params: M::Params,
         timeout: Option<Duration>,
     ) -> Result<M::Result, CallError> {
-        let bad = |detail: String| CallError::BadMessage {
-            method: M::NAME.into(),
-            detail,
-        };
+        let bad = |detail: String| CallError::BadMessage { method: M::NAME.into(), detail };
         let params = serde_json::to_value(params).map_err(|e| bad(e.to_string()))?;
         let params = (!params.is_null()).then_some(params);
         let value = self.request_raw(M::NAME, params, timeout).await?;
@@ -171,10 +155,7 @@ impl Connection {
             shared.pending.insert(id.clone(), tx);
         }
         // Removes the pending entry however this call ends (answer, timeout, caller dropped).
-        let _guard = PendingGuard {
-            conn: self,
-            id: id.clone(),
-        };
+        let _guard = PendingGuard { conn: self, id: id.clone() };
         self.send(Request::new(id.clone(), method, params))?;
         let answer = match timeout {
             None => rx.await,
@@ -182,10 +163,7 @@ impl Connection {
                 Ok(answer) => answer,
                 Err(_) => {
                     let _ = self.notify::<CancelRequest>(CancelParams { id });
-                    return Err(CallError::Timeout {
-                        method: method.into(),
-                        after,
-                    });
+                    return Err(CallError::Timeout { method: method.into(), after });
                 }
             },
         };
@@ -197,10 +175,8 @@ impl Connection {
 
     /// Sends notification `N`.
     pub fn notify<N: NotificationMethod>(&self, params: N::Params) -> Result<(), CallError> {
-        let params = serde_json::to_value(params).map_err(|e| CallError::BadMessage {
-            method: N::NAME.into(),
-            detail: e.to_string(),
-        })?;
+        let params = serde_json::to_value(params)
+            .map_err(|e| CallError::BadMessage { method: N::NAME.into(), detail: e.to_string() })?;
         self.notify_raw(N::NAME, (!params.is_null()).then_some(params))
     }
 
@@ -232,21 +208,13 @@ impl Connection {
     }
 
     fn close_reason(&self) -> String {
-        self.lock()
-            .closed
-            .clone()
-            .unwrap_or_else(|| "connection closed".into())
+        self.lock().closed.clone().unwrap_or_else(|| "connection closed".into())
     }
 
     fn send(&self, msg: impl serde::Serialize) -> Result<(), CallError> {
-        let value = serde_json::to_value(msg).map_err(|e| CallError::BadMessage {
-            method: String::new(),
-            detail: e.to_string(),
-        })?;
-        self.inner
-            .out
-            .send(value)
-            .map_err(|_| CallError::Closed(self.close_reason()))
+        let value = serde_json::to_value(msg)
+            .map_err(|e| CallError::BadMessage { method: String::new(), detail: e.to_string() })?;
+        self.inner.out.send(value).map_err(|_| CallError::Closed(self.close_reason()))
     }
 
     fn respond(&self, id: Option<RequestId>, result: Result<Value, RpcError>) {
@@ -281,9 +249,7 @@ impl Connection {
 
     fn dispatch(&self, handler: &Arc<dyn Handler>, notif_tx: &NotifQueue, value: Value) {
         match classify(value) {
-            Incoming::Request { id, method, params } => {
-                self.dispatch_request(handler, id, method, params)
-            }
+            Incoming::Request { id, method, params } => self.dispatch_request(handler, id, method, params),
             Incoming::Notification { method, params } if method == CancelRequest::NAME => {
                 match serde_json::from_value::<CancelParams>(params.unwrap_or(Value::Null)) {
                     Ok(CancelParams { id }) => {
@@ -311,13 +277,7 @@ impl Connection {
         }
     }
 
-    fn dispatch_request(
-        &self,
-        handler: &Arc<dyn Handler>,
-        id: RequestId,
-        method: String,
-        params: Option<Value>,
-    ) {
+    fn dispatch_request(&self, handler: &Arc<dyn Handler>, id: RequestId, method: String, params: Option<Value>) {
         let cancel = CancellationToken::new();
         {
             let mut shared = self.lock();
@@ -328,12 +288,8 @@ impl Connection {
             }
             shared.inflight.insert(id.clone(), cancel.clone());
         }
-        let ctx = RequestContext {
-            id: id.clone(),
-            method: method.clone(),
-            cancel: cancel.clone(),
-            connection: self.clone(),
-        };
+        let ctx =
+            RequestContext { id: id.clone(), method: method.clone(), cancel: cancel.clone(), connection: self.clone() };
         // The synchronous part runs here, in arrival order; its panic is caught too.
         let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.request(ctx, params)));
         let conn = self.clone();
@@ -376,12 +332,7 @@ impl Drop for PendingGuard<'_> {
 
 type NotifQueue = mpsc::UnboundedSender<(String, Option<Value>)>;
 
-async fn read_loop(
-    conn: Connection,
-    mut reader: TransportReader,
-    handler: Arc<dyn Handler>,
-    notif_tx: NotifQueue,
-) {
+async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<dyn Handler>, notif_tx: NotifQueue) {
     let reason = loop {
         let item = tokio::select! {
             _ = conn.inner.stop.cancelled() => break "connection closed locally".to_string(),
@@ -419,11 +370,7 @@ async fn read_loop(
     conn.inner.stop.cancel();
 }
 
-async fn write_loop(
-    conn: Connection,
-    mut writer: TransportWriter,
-    mut rx: mpsc::UnboundedReceiver<Value>,
-) {
+async fn write_loop(conn: Connection, mut writer: TransportWriter, mut rx: mpsc::UnboundedReceiver<Value>) {
     loop {
         let msg = tokio::select! {
             biased;
@@ -456,12 +403,8 @@ async fn notification_loop(
 ) {
     // Ends when the reader drops the queue, after running what is queued.
     while let Some((method, params)) = rx.recv().await {
-        let ctx = NotificationContext {
-            connection: conn.clone(),
-        };
-        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            handler.notification(ctx, &method, params)
-        }));
+        let ctx = NotificationContext { connection: conn.clone() };
+        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler.notification(ctx, &method, params)));
         let outcome = match fut {
             Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
             Err(p) => Err(p),

@@ -40,18 +40,9 @@ pub struct NotificationContext {
 /// futures then run concurrently; notification futures run one at a time, in order.
 /// Panics, in either part, are caught: a request is answered -32603.
 pub trait Handler: Send + Sync + 'static {
-    fn request(
-        &self,
-        ctx: RequestContext,
-        params: Option<Value>,
-    ) -> BoxFuture<Result<Value, RpcError>>;
+    fn request(&self, ctx: RequestContext, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>>;
 
-    fn notification(
-        &self,
-        ctx: NotificationContext,
-        method: &str,
-        params: Option<Value>,
-    ) -> BoxFuture<()> {
+    fn notification(&self, ctx: NotificationContext, method: &str, params: Option<Value>) -> BoxFuture<()> {
         let _ = (ctx, params);
         tracing::debug!(method, "notification ignored");
         Box::pin(async {})
@@ -69,32 +60,24 @@ impl Handler for NoHandler {
 
 /// Deserialises params; a mismatch is -32602 naming the serde error. Absent params read as
 /// `null`, or as `{}` for types that need an object.
-pub fn parse_params<P: DeserializeOwned>(
-    method: &str,
-    params: Option<Value>,
-) -> Result<P, RpcError> {
+pub fn parse_params<P: DeserializeOwned>(method: &str, params: Option<Value>) -> Result<P, RpcError> {
     let value = params.unwrap_or(Value::Null);
     let was_null = value.is_null();
     match serde_json::from_value::<P>(value) {
         Ok(p) => Ok(p),
         Err(e) if was_null => serde_json::from_value::<P>(Value::Object(Default::default()))
             .map_err(|_| RpcError::invalid_params(format!("invalid params for `{method}`: {e}"))),
-        Err(e) => Err(RpcError::invalid_params(format!(
-            "invalid params for `{method}`: {e}"
-        ))),
+        Err(e) => Err(RpcError::invalid_params(format!("invalid params for `{method}`: {e}"))),
     }
 }
 
 /// Serialises a result; a failure here is the handler's bug, so -32603.
 pub fn to_result<T: Serialize>(value: T) -> Result<Value, RpcError> {
-    serde_json::to_value(value)
-        .map_err(|e| RpcError::internal(format!("cannot serialise result: {e}")))
+    serde_json::to_value(value).map_err(|e| RpcError::internal(format!("cannot serialise result: {e}")))
 }
 
-type RequestFn =
-    Arc<dyn Fn(RequestContext, Option<Value>) -> BoxFuture<Result<Value, RpcError>> + Send + Sync>;
-type NotificationFn =
-    Arc<dyn Fn(NotificationContext, Option<Value>) -> BoxFuture<()> + Send + Sync>;
+type RequestFn = Arc<dyn Fn(RequestContext, Option<Value>) -> BoxFuture<Result<Value, RpcError>> + Send + Sync>;
+type NotificationFn = Arc<dyn Fn(NotificationContext, Option<Value>) -> BoxFuture<()> + Send + Sync>;
 
 /// A [`Handler`] built from typed functions, one per method. Unknown requests get -32601;
 /// unknown notifications are ignored.
@@ -134,39 +117,27 @@ impl Router {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let f = Arc::new(f);
-        let call: NotificationFn =
-            Arc::new(
-                move |ctx, params| match parse_params::<N::Params>(N::NAME, params) {
-                    Ok(p) => Box::pin(f(p, ctx)),
-                    Err(e) => {
-                        tracing::warn!("{}", e.message);
-                        Box::pin(async {})
-                    }
-                },
-            );
+        let call: NotificationFn = Arc::new(move |ctx, params| match parse_params::<N::Params>(N::NAME, params) {
+            Ok(p) => Box::pin(f(p, ctx)),
+            Err(e) => {
+                tracing::warn!("{}", e.message);
+                Box::pin(async {})
+            }
+        });
         self.notifications.insert(N::NAME, call);
         self
     }
 }
 
 impl Handler for Router {
-    fn request(
-        &self,
-        ctx: RequestContext,
-        params: Option<Value>,
-    ) -> BoxFuture<Result<Value, RpcError>> {
+    fn request(&self, ctx: RequestContext, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>> {
         match self.requests.get(ctx.method.as_str()) {
             Some(f) => f(ctx, params),
             None => Box::pin(async move { Err(RpcError::method_not_found(&ctx.method)) }),
         }
     }
 
-    fn notification(
-        &self,
-        ctx: NotificationContext,
-        method: &str,
-        params: Option<Value>,
-    ) -> BoxFuture<()> {
+    fn notification(&self, ctx: NotificationContext, method: &str, params: Option<Value>) -> BoxFuture<()> {
         match self.notifications.get(method) {
             Some(f) => f(ctx, params),
             None => {

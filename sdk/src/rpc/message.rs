@@ -49,10 +49,7 @@ pub(crate) fn classify(value: Value) -> Incoming {
     let obj = match value {
         Value::Object(obj) => obj,
         Value::Array(_) => {
-            return Incoming::Invalid {
-                id: None,
-                error: RpcError::invalid_request("batches are not supported"),
-            }
+            return Incoming::Invalid { id: None, error: RpcError::invalid_request("batches are not supported") }
         }
         _ => {
             return Incoming::Invalid {
@@ -77,9 +74,7 @@ pub(crate) fn classify(value: Value) -> Incoming {
         let params = obj.get("params").filter(|p| !p.is_null()).cloned();
         return match (id, valid_version) {
             (Id::Absent, true) => Incoming::Notification { method, params },
-            (Id::Absent, false) => Incoming::Ignore(format!(
-                "notification `{method}` without \"jsonrpc\": \"2.0\""
-            )),
+            (Id::Absent, false) => Incoming::Ignore(format!("notification `{method}` without \"jsonrpc\": \"2.0\"")),
             (Id::Valid(id), true) => Incoming::Request { id, method, params },
             (id @ Id::Valid(_), false) => invalid(id, "`jsonrpc` must be \"2.0\""),
             (Id::Invalid, _) => invalid(Id::Invalid, "`id` must be an integer or a string"),
@@ -93,9 +88,7 @@ pub(crate) fn classify(value: Value) -> Incoming {
         let result = match obj.get("error") {
             Some(e) => match serde_json::from_value::<ResponseError>(e.clone()) {
                 Ok(e) => Err(e.into()),
-                Err(err) => Err(RpcError::internal(format!(
-                    "peer sent a malformed error: {err}"
-                ))),
+                Err(err) => Err(RpcError::internal(format!("peer sent a malformed error: {err}"))),
             },
             None => Ok(obj.get("result").cloned().unwrap_or(Value::Null)),
         };

@@ -42,10 +42,16 @@ async fn main() -> anyhow::Result<()> {
     let mut observation = start.observation;
     for turn in 1..=20 {
         let admissible = game.admissible_actions().await?;
-        let params = AgentStepParams { state, observation, admissible_actions: Some(admissible), sampling: None, meta: None };
+        let params =
+            AgentStepParams { state, observation, admissible_actions: Some(admissible), sampling: None, meta: None };
         let step = agent.request::<AgentStep>(params).await?;
         let outcome = game.step(&step.action).await?;
-        println!("{turn:>2}. [{}] {} -> {}", step.next_state.subtask.as_deref().unwrap_or(""), step.action, outcome.observation.text);
+        println!(
+            "{turn:>2}. [{}] {} -> {}",
+            step.next_state.subtask.as_deref().unwrap_or(""),
+            step.action,
+            outcome.observation.text
+        );
         state = step.next_state;
         observation = outcome.observation;
         if outcome.done {

@@ -56,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
     let mut observation = start.observation;
     for turn in 1..=20 {
         let admissible = game.admissible_actions().await?;
-        let request = AgentStepParams { state, observation, admissible_actions: Some(admissible), sampling: None, meta: None };
+        let request =
+            AgentStepParams { state, observation, admissible_actions: Some(admissible), sampling: None, meta: None };
         let step: AgentStepResult = ws.request("agent/step", params(request)?).await?;
         let outcome = game.step(&step.action).await?;
         println!("{turn:>2}. {} -> {} (tokens {:?})", step.action, outcome.observation.text, step.usage.total());

@@ -54,12 +54,25 @@ struct Args {
 }
 
 const OBJECTS: &[&str] = &[
-    "apple", "bread", "butterknife", "cellphone", "creditcard", "knife", "lettuce", "mug",
-    "peppershaker", "potato", "spoon", "egg", "pan", "plate", "tomato", "cup",
+    "apple",
+    "bread",
+    "butterknife",
+    "cellphone",
+    "creditcard",
+    "knife",
+    "lettuce",
+    "mug",
+    "peppershaker",
+    "potato",
+    "spoon",
+    "egg",
+    "pan",
+    "plate",
+    "tomato",
+    "cup",
 ];
-const PLACES: &[&str] = &[
-    "cabinet", "countertop", "drawer", "shelf", "stoveburner", "fridge", "sinkbasin", "microwave",
-];
+const PLACES: &[&str] =
+    &["cabinet", "countertop", "drawer", "shelf", "stoveburner", "fridge", "sinkbasin", "microwave"];
 
 /// Eight low-role field sets whose prompts are about 300 tokens.
 fn low_fields(i: usize) -> [(&'static str, String); 3] {
@@ -161,19 +174,34 @@ fn concurrent(policy: &Arc<OnnxPolicy>, prompts: &[String], args: &Args, concurr
     (n as f64 / wall.as_secs_f64(), wall)
 }
 
-fn python_baseline(args: &Args, root: &std::path::Path, prompts_file: &std::path::Path, concurrency: usize) -> Result<Value, String> {
+fn python_baseline(
+    args: &Args,
+    root: &std::path::Path,
+    prompts_file: &std::path::Path,
+    concurrency: usize,
+) -> Result<Value, String> {
     let python = args.python.clone().unwrap_or_else(|| {
         let venv = root.join(".venv/bin/python");
-        if venv.is_file() { venv } else { PathBuf::from("python3") }
+        if venv.is_file() {
+            venv
+        } else {
+            PathBuf::from("python3")
+        }
     });
     let mut cmd = Command::new(&python);
     cmd.arg(root.join("bench/python_baseline.py"))
-        .arg("--model").arg(&args.model)
-        .arg("--prompts").arg(prompts_file)
-        .arg("--max-new-tokens").arg(args.max_new_tokens.to_string())
-        .arg("--iterations").arg(args.iterations.to_string())
-        .arg("--threads").arg(args.threads.to_string())
-        .arg("--concurrency").arg(concurrency.to_string())
+        .arg("--model")
+        .arg(&args.model)
+        .arg("--prompts")
+        .arg(prompts_file)
+        .arg("--max-new-tokens")
+        .arg(args.max_new_tokens.to_string())
+        .arg("--iterations")
+        .arg(args.iterations.to_string())
+        .arg("--threads")
+        .arg(args.threads.to_string())
+        .arg("--concurrency")
+        .arg(concurrency.to_string())
         .args(["--no-stop", "--json"]);
     let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     if !out.status.success() {
@@ -191,14 +219,18 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let root = args.root.clone().unwrap_or_else(|| {
-        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
-    });
+    let root = args.root.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
     let batch = BatchOptions { max_batch: args.max_batch, max_wait: Duration::from_micros(args.batch_wait_us) };
     let load = |prefix_cache, max_batch| {
         OnnxPolicy::load(
             &args.model,
-            LoadOptions { intra_threads: args.threads, spinning: args.spinning, prefix_cache, batch: BatchOptions { max_batch, ..batch }, ..Default::default() },
+            LoadOptions {
+                intra_threads: args.threads,
+                spinning: args.spinning,
+                prefix_cache,
+                batch: BatchOptions { max_batch, ..batch },
+                ..Default::default()
+            },
         )
         .map_err(|e| e.to_string())
     };
@@ -217,13 +249,21 @@ fn run(args: Args) -> Result<(), String> {
         let mut f = std::fs::File::create(&file).map_err(|e| e.to_string())?;
         for (i, fl) in fields.iter().enumerate() {
             let obj: serde_json::Map<String, Value> = fl.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-            writeln!(f, "{}", json!({"name": format!("low{i}"), "role": "low", "fields": obj})).map_err(|e| e.to_string())?;
+            writeln!(f, "{}", json!({"name": format!("low{i}"), "role": "low", "fields": obj}))
+                .map_err(|e| e.to_string())?;
         }
     }
 
-    println!("model {}, {} low prompts of {}..{} tokens, {} greedy tokens, {} passes, ORT threads {}",
-        args.model.display(), prompts.len(), lens.iter().min().unwrap_or(&0), lens.iter().max().unwrap_or(&0),
-        args.max_new_tokens, args.iterations, args.threads);
+    println!(
+        "model {}, {} low prompts of {}..{} tokens, {} greedy tokens, {} passes, ORT threads {}",
+        args.model.display(),
+        prompts.len(),
+        lens.iter().min().unwrap_or(&0),
+        lens.iter().max().unwrap_or(&0),
+        args.max_new_tokens,
+        args.iterations,
+        args.threads
+    );
 
     // 1. Latency, sequential calls.
     let (lat_on, tok_on, comp_on) = sequential(&cached, &prompts, &args);
@@ -233,44 +273,78 @@ fn run(args: Args) -> Result<(), String> {
     println!("\n## act latency per call (ms)\n");
     println!("| runner | median | mean | p90 | computed prompt tokens/call | new tokens/call |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    println!("| stepwire, prefix cache on | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |", s_on.median_ms, s_on.mean_ms, s_on.p90_ms, comp_on as f64 / calls, tok_on as f64 / calls);
-    println!("| stepwire, prefix cache off | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |", s_off.median_ms, s_off.mean_ms, s_off.p90_ms, comp_off as f64 / calls, tok_off as f64 / calls);
+    println!(
+        "| stepwire, prefix cache on | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |",
+        s_on.median_ms,
+        s_on.mean_ms,
+        s_on.p90_ms,
+        comp_on as f64 / calls,
+        tok_on as f64 / calls
+    );
+    println!(
+        "| stepwire, prefix cache off | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |",
+        s_off.median_ms,
+        s_off.mean_ms,
+        s_off.p90_ms,
+        comp_off as f64 / calls,
+        tok_off as f64 / calls
+    );
     let mut py_seq = None;
     if !args.no_python {
         match python_baseline(&args, &root, &file, 1) {
             Ok(v) => {
                 let l = &v["latency_ms"];
-                println!("| python onnxruntime loop | {} | {} | {} | {} | {:.1} |", l["median"], l["mean"], l["p90"], v["prompt_tokens_mean"], v["new_tokens_total"].as_f64().unwrap_or(0.0) / v["calls"].as_f64().unwrap_or(1.0));
+                println!(
+                    "| python onnxruntime loop | {} | {} | {} | {} | {:.1} |",
+                    l["median"],
+                    l["mean"],
+                    l["p90"],
+                    v["prompt_tokens_mean"],
+                    v["new_tokens_total"].as_f64().unwrap_or(0.0) / v["calls"].as_f64().unwrap_or(1.0)
+                );
                 py_seq = Some(v);
             }
             Err(e) => println!("(python baseline unavailable: {e})"),
         }
     }
-    println!("\nprefix cache: {:.2}x lower median latency, {:.1}x fewer computed prompt tokens",
-        s_off.median_ms / s_on.median_ms, comp_off as f64 / comp_on.max(1) as f64);
+    println!(
+        "\nprefix cache: {:.2}x lower median latency, {:.1}x fewer computed prompt tokens",
+        s_off.median_ms / s_on.median_ms,
+        comp_off as f64 / comp_on.max(1) as f64
+    );
     if let Some(v) = &py_seq {
         let py = v["latency_ms"]["median"].as_f64().unwrap_or(f64::NAN);
-        println!("vs python (median): {:.2}x with the prefix cache, {:.2}x without", py / s_on.median_ms, py / s_off.median_ms);
+        println!(
+            "vs python (median): {:.2}x with the prefix cache, {:.2}x without",
+            py / s_on.median_ms,
+            py / s_off.median_ms
+        );
     }
 
     // 2. Throughput with concurrent requests.
     println!("\n## throughput (calls/s, {} calls per run)\n", prompts.len() * args.iterations);
-    println!("| concurrency | stepwire (batched) | vs sequential | decode rows/step (mean) |");
-    println!("| --- | --- | --- | --- |");
+    println!("| concurrency | stepwire (batched) | vs sequential | decode rows/step (mean) | prefill ms/call | decode ms/step |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     let mut base = 0.0;
     for c in [1usize, 4, 8] {
         let before = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
         let (cps, _) = concurrent(&cached, &prompts, &args, c);
         let after = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
-        let rows_per_step = (after[3] - before[3]) as f64 / (after[2] - before[2]).max(1) as f64;
+        let d = |i: usize| (after[i] - before[i]) as f64;
+        let rows_per_step = d(3) / d(2).max(1.0);
+        let prefill_ms = d(5) / d(0).max(1.0) / 1e6;
+        let step_ms = d(6) / d(2).max(1.0) / 1e6;
         if c == 1 {
             base = cps;
         }
-        println!("| {c} | {cps:.1} | {:.2}x | {rows_per_step:.2} |", cps / base);
+        println!("| {c} | {cps:.1} | {:.2}x | {rows_per_step:.2} | {prefill_ms:.3} | {step_ms:.3} |", cps / base);
     }
     if !args.no_python {
         if let (Some(v1), Ok(v8)) = (&py_seq, python_baseline(&args, &root, &file, 8)) {
-            println!("\npython loop calls/s: {} sequential, {} at concurrency 8 (threads sharing one session)", v1["calls_per_s"], v8["calls_per_s"]);
+            println!(
+                "\npython loop calls/s: {} sequential, {} at concurrency 8 (threads sharing one session)",
+                v1["calls_per_s"], v8["calls_per_s"]
+            );
         }
     }
     let _ = std::fs::remove_file(&mut file);
