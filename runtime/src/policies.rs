@@ -9,15 +9,9 @@ use stepwire_sdk::policy::Agent;
 use stepwire_sdk::protocol::{AgentCapabilities, Role};
 use stepwire_sdk::rules::RuleAgent;
 
-/// Where inference runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Device {
-    #[default]
-    Cpu,
-    /// The CUDA execution provider (build with `--features cuda`); falls back to CPU with a log
-    /// line when no GPU or provider is present.
-    Cuda,
-}
+/// Where inference runs: `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`;
+/// without it, or without a GPU, stepwire logs one line and runs on CPU.
+pub use stepwire_onnx::Device;
 
 /// A loaded agent and what it announces.
 pub struct LoadedAgent {
@@ -47,6 +41,9 @@ pub fn load(spec: &str, device: Device) -> anyhow::Result<LoadedAgent> {
 }
 
 fn load_onnx(dir: &Path, device: Device) -> anyhow::Result<LoadedAgent> {
-    let _ = device;
-    anyhow::bail!("ONNX policies are not wired in yet ({})", dir.display())
+    let options = stepwire_onnx::LoadOptions { device, ..Default::default() };
+    let policy = stepwire_onnx::OnnxPolicy::load(dir, options)?;
+    let capabilities = policy.capabilities();
+    tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");
+    Ok(LoadedAgent { agent: policy, capabilities })
 }

@@ -93,3 +93,11 @@ fn error_converts_to_policy_error() {
     assert!(matches!(PolicyError::from(OnnxError::Cancelled), PolicyError::Cancelled));
     assert!(matches!(PolicyError::from(OnnxError::InvalidInput("x".into())), PolicyError::InvalidInput(_)));
 }
+
+#[test]
+fn cuda_request_without_a_gpu_falls_back_to_cpu() {
+    init_logs();
+    let opts = LoadOptions { device: "cuda:0".parse().unwrap(), ..Default::default() };
+    let p = OnnxPolicy::load(models_dir().join("tiny-llama"), opts).unwrap();
+    assert!(!p.roles().is_empty());
+}

@@ -125,7 +125,7 @@ fn concurrent_batched_requests_match_expected() {
         for h in handles {
             h.join().unwrap();
         }
-        let [_, _, _, _, max_rows] = policy.stats(Role::High).unwrap().snapshot();
+        let [_, _, _, _, max_rows, _, _] = policy.stats(Role::High).unwrap().snapshot();
         assert!(max_rows > 1, "requests were never decoded together");
     }
 }

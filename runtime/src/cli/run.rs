@@ -61,7 +61,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "expert", value_name = "expert|rules|DIR")]
     pub policy: String,
     /// Device for model policies.
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// Give model policies the admissible actions (default; when the bridge offers them).
     #[arg(long, overrides_with = "no_admissible")]

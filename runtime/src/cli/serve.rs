@@ -26,7 +26,7 @@ pub struct ServeArgs {
     /// `rules` or a model directory with a stepwire.toml manifest.
     #[arg(long, default_value = "models/tiny-llama")]
     pub policy: String,
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]

@@ -76,7 +76,7 @@ const PLACES: &[&str] =
 
 /// Eight low-role field sets whose prompts are about 300 tokens.
 fn low_fields(i: usize) -> [(&'static str, String); 3] {
-    let mut obs = format!("You are in the middle of a room. Looking quickly around you, you see");
+    let mut obs = "You are in the middle of a room. Looking quickly around you, you see".to_string();
     for k in 0..14 {
         let place = PLACES[(i + k) % PLACES.len()];
         obs.push_str(&format!(" a {place} {},", k % 5 + 1));
@@ -244,7 +244,7 @@ fn run(args: Args) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let tok = cached.tokenizer(Role::Low).map_err(|e| e.to_string())?;
     let lens: Vec<usize> = prompts.iter().map(|p| tok.encode_prompt(p).map(|v| v.len()).unwrap_or(0)).collect();
-    let mut file = tempfile_path();
+    let file = tempfile_path();
     {
         let mut f = std::fs::File::create(&file).map_err(|e| e.to_string())?;
         for (i, fl) in fields.iter().enumerate() {
@@ -347,7 +347,7 @@ fn run(args: Args) -> Result<(), String> {
             );
         }
     }
-    let _ = std::fs::remove_file(&mut file);
+    let _ = std::fs::remove_file(&file);
     Ok(())
 }
 

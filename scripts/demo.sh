@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job: the bundled STEP-HRL policy (models/tiny-llama, run with ONNX Runtime) plays real
+# ALFWorld games (valid_unseen), recording every augmented transition under runs/.
+# Extra arguments go to `stepwire run` (e.g. `make demo ARGS=...` or scripts/demo.sh --episodes 20).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh
+echo "[demo] building stepwire (release; the first build takes a few minutes)" >&2
+cargo build --release -q -p stepwire-runtime -p stepwire-example-bridge
+export STEPWIRE_PYTHON="$root/.venv/bin/python"
+export ALFWORLD_DATA="${ALFWORLD_DATA:-$root/.cache/alfworld}"
+exec target/release/stepwire run --env alfworld --split valid_unseen --policy models/tiny-llama \
+  --episodes 6 --seed 7 --jobs 2 --max-steps 40 "$@"
