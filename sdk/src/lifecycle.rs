@@ -118,7 +118,7 @@ impl<S: Service> Handler for Lifecycle<S> {
                 let mut state = self.state();
                 let code = if state.phase == Phase::ShuttingDown { 0 } else { 1 };
                 state.exit_code = Some(code);
-                tracing::info!(code, "exit");
+                tracing::debug!(code, "exit");
                 ctx.connection.close();
             }
             _ => tracing::debug!(method, "notification ignored"),

@@ -21,6 +21,7 @@ mod worker;
 use std::process::ExitCode;
 
 use crate::environment::Environment;
+use crate::lifecycle::Lifecycle;
 use crate::rpc::{Connection, ConnectionOptions};
 use crate::transport::Transport;
 
@@ -39,13 +40,13 @@ pub async fn serve<E: Environment + 'static>(env: E, transport: Transport) -> Se
     let caps = env.capabilities();
     let name = caps.name.clone();
     let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
-    let handler = handler::EnvHandler::new(caps, jobs);
-    let lifecycle = handler.lifecycle.clone();
+    let handler = Lifecycle::new(handler::EnvService { jobs, caps });
+    let exit_code = handler.exit_code();
     tokio::spawn(worker::run(env, queue));
     let opts = ConnectionOptions { name, request_timeout: None };
     let conn = Connection::start(transport, handler, opts);
     let reason = conn.closed().await;
-    let exit_code = lifecycle.lock().map(|l| l.exit_code).unwrap_or_default().unwrap_or(0);
+    let exit_code = exit_code.get();
     tracing::debug!(exit_code, "serve ended: {reason}");
     ServeOutcome { exit_code, reason }
 }
