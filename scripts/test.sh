@@ -37,8 +37,8 @@ for bridge in lockbox python-example scienceworld alfworld textworld; do
   stage "check-bridge $bridge" "$stepwire" check-bridge --env "$bridge"
 done
 
-stage "episodes: scienceworld expert" "$stepwire" run --env scienceworld --policy expert --split dev --episodes 3 --seed 1 --max-steps 120 --jobs 1 --min-success 1.0 --no-record
-stage "episodes: alfworld expert" "$stepwire" run --env alfworld --policy expert --split valid_unseen --episodes 3 --seed 1 --max-steps 60 --jobs 2 --min-success 0.6 --no-record
+stage "episodes: scienceworld expert" "$stepwire" run --env scienceworld --policy expert --split dev --tasks find-living-thing,chemistry-mix,lifespan-longest-lived --per-task 1 --max-steps 150 --jobs 1 --min-success 1.0 --no-record
+stage "episodes: alfworld expert" "$stepwire" run --env alfworld --tasks alfworld --policy expert --split valid_unseen --episodes 3 --seed 1 --max-steps 60 --jobs 2 --min-success 0.6 --no-record
 stage "episodes: textworld expert" "$stepwire" run --env textworld --policy expert --episodes 3 --max-steps 60 --jobs 2 --min-success 1.0 --no-record
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --no-record
 
