@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand, each parsing its own arguments.
 
+pub mod log_writer;
 pub mod run;
 pub mod schema;
 pub mod serve;
@@ -11,7 +12,7 @@ use clap::{Parser, Subcommand};
 /// Hosts talk to `stepwire serve` over JSON-RPC; environments are bridge processes that speak the
 /// environment plane on stdio; policies are ONNX exports run with ONNX Runtime.
 #[derive(Debug, Parser)]
-#[command(name = "stepwire", version, about, long_about = None)]
+#[command(name = "stepwire", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +35,11 @@ pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("STEPWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(log_writer::StderrAroundBar::default)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 pub async fn main_with(cli: Cli) -> anyhow::Result<std::process::ExitCode> {

@@ -26,6 +26,8 @@ pub struct ServeArgs {
     /// `rules` or a model directory with a stepwire.toml manifest.
     #[arg(long, default_value = "models/tiny-llama")]
     pub policy: String,
+    /// `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`; without it, or without
+    /// a GPU, stepwire logs one warning and runs on CPU.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// Largest message accepted, in bytes.

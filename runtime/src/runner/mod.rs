@@ -198,6 +198,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
     });
 
     let bar = progress_bar(to_run as u64, config.progress_bar);
+    let _logs_around_bar = crate::cli::log_writer::show_bar(&bar);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel::<WorkerEvent>();
     let mut workers = Vec::new();
