@@ -271,10 +271,16 @@ class ScienceWorld(sw.Environment):
 
     def _obs(self, text: str) -> sw.Observation:
         env = self._env
+        # While ScienceWorld waits for the number that resolves an ambiguous action, any other
+        # command (free actions included) cancels the question, and the gold path's next "0"
+        # then fails: keep the previous parts instead of asking.
+        if text.lstrip().startswith("Ambiguous request"):
+            return sw.Observation(text, dict(getattr(self, "_parts", {})))
         # Free actions: no simulated time passes, about 1 ms each (building the valid-action
         # list, which the package's step() also does, costs 100s of ms: never done here).
-        return sw.Observation(text, {"look": self._call(env.server.freeActionLook),
-                                     "inventory": self._call(env.server.freeActionInventory)})
+        self._parts = {"look": self._call(env.server.freeActionLook),
+                       "inventory": self._call(env.server.freeActionInventory)}
+        return sw.Observation(text, dict(self._parts))
 
     def step(self, action: str) -> sw.Step:
         env = self._env
