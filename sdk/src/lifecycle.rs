@@ -69,10 +69,7 @@ impl<S: Service> Lifecycle<S> {
     }
 
     fn initialize(&self, params: Option<Value>) -> Result<Value, RpcError> {
-        let params: InitializeParams = parse_params(Initialize::NAME, params)?;
-        if !SUPPORTED_PROTOCOL_VERSIONS.contains(&params.protocol_version) {
-            return Err(RpcError::unsupported_version(params.protocol_version));
-        }
+        let params = parse_initialize(params)?;
         let mut state = self.state();
         if state.phase != Phase::Uninitialized {
             return Err(RpcError::invalid_request("`initialize` was already called"));
@@ -81,6 +78,16 @@ impl<S: Service> Lifecycle<S> {
         state.phase = Phase::Running;
         to_result(result)
     }
+}
+
+/// Reads `initialize` params and checks the protocol version (-32602, -31005): for servers that
+/// answer `initialize` without this layer, such as the stateless network listener.
+pub fn parse_initialize(params: Option<Value>) -> Result<InitializeParams, RpcError> {
+    let params: InitializeParams = parse_params(Initialize::NAME, params)?;
+    if !SUPPORTED_PROTOCOL_VERSIONS.contains(&params.protocol_version) {
+        return Err(RpcError::unsupported_version(params.protocol_version));
+    }
+    Ok(params)
 }
 
 fn ready(result: Result<Value, RpcError>) -> BoxFuture<Result<Value, RpcError>> {

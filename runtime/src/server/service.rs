@@ -41,19 +41,11 @@ impl AgentService {
         }
     }
 
-    /// Answers `initialize`: checks the version, returns our capabilities.
+    /// Answers `initialize` on the network listener, with the same checks as the lifecycle layer.
     pub fn initialize(&self, params: Option<Value>) -> Result<Value, RpcError> {
-        let p: InitializeParams = parse(Initialize::NAME, params)?;
-        if !SUPPORTED_PROTOCOL_VERSIONS.contains(&p.protocol_version) {
-            return Err(RpcError::unsupported_version(p.protocol_version));
-        }
+        let p = stepwire_sdk::lifecycle::parse_initialize(params)?;
         tracing::info!(client = %p.client_info.name, "host initialized");
         reply(self.initialize_result())
-    }
-
-    /// Whether `method` is one of the agent methods [`Self::handle`] serves.
-    pub fn serves(method: &str) -> bool {
-        matches!(method, AgentPlan::NAME | AgentAct::NAME | AgentProgress::NAME | AgentStep::NAME)
     }
 
     /// Runs one agent-plane method. Lifecycle methods are the transport's business.
