@@ -1,12 +1,20 @@
 //! Log output that cooperates with the progress bar: while a bar is on screen, each log line is
 //! written with the bar suspended, so lines and bar never interleave.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
 use indicatif::ProgressBar;
 
 static ACTIVE_BAR: OnceLock<Mutex<Option<ProgressBar>>> = OnceLock::new();
+
+thread_local! {
+    /// Set while this thread is inside `ProgressBar::suspend`: the bar's state lock is held then,
+    /// so a log written from within (for example `bar.suspend(|| tracing::warn!(..))`) must not
+    /// touch the bar again or it would deadlock on that lock.
+    static IN_SUSPEND: Cell<bool> = const { Cell::new(false) };
+}
 
 fn slot() -> &'static Mutex<Option<ProgressBar>> {
     ACTIVE_BAR.get_or_init(|| Mutex::new(None))
@@ -43,12 +51,19 @@ impl Write for StderrAroundBar {
 
 impl Drop for StderrAroundBar {
     fn drop(&mut self) {
-        let bar = slot().lock().unwrap_or_else(|p| p.into_inner()).clone();
         let write = || {
             let _ = std::io::stderr().lock().write_all(&self.0);
         };
+        if IN_SUSPEND.get() {
+            return write();
+        }
+        let bar = slot().lock().unwrap_or_else(|p| p.into_inner()).clone();
         match bar {
-            Some(bar) if !bar.is_hidden() => bar.suspend(write),
+            Some(bar) if !bar.is_hidden() => bar.suspend(|| {
+                IN_SUSPEND.set(true);
+                write();
+                IN_SUSPEND.set(false);
+            }),
             _ => write(),
         }
     }

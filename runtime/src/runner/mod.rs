@@ -239,7 +239,8 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
             },
             sig = signals.recv(), if interrupted_by.is_none() => {
                 interrupted_by = Some(sig);
-                bar.suspend(|| tracing::warn!(signal = sig, "stopping: finishing the recording and shutting the bridges down"));
+                // The log writer suspends the bar itself; wrapping this in `bar.suspend` would deadlock.
+                tracing::warn!(signal = sig, "stopping: finishing the recording and shutting the bridges down");
                 let _ = stop_tx.send(true);
             }
         }
