@@ -11,6 +11,7 @@ subprocess next to stepwire and compute ratios.
     python bench/python_baseline.py --model models/tiny-llama --batch 4 --json
     python bench/python_baseline.py --model models/tiny-llama --concurrency 2 --json
     python bench/python_baseline.py --model models/tiny-llama --check   # vs expected.json
+    python bench/python_baseline.py --model models/tiny-llama --steps steps.jsonl  # act + progress
 
 Needs only onnxruntime, tokenizers and numpy (requirements/runtime.txt).
 """
@@ -160,6 +161,67 @@ class Policy:
             pos = pos[:, -1:] + 1
         return out
 
+    def encode_plain(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+    def action_trie(self, actions: list[str], lead: str) -> list[dict]:
+        """Token trie over every admissible low-level output, by stepwire's rules:
+        `<lead><action><sep><done|continue>` and `<lead><action></s>`; a shorter output that
+        ends where a longer one continues wins."""
+        low = self.manifest.get("low", {})
+        sep = low.get("done_separator", " ||| ")
+        done, cont = low.get("done_token", "done"), low.get("continue_token", "continue")
+        nodes = [{"children": {}, "end": False}]
+
+        def insert(ids):
+            node = 0
+            for t in ids:
+                if nodes[node]["end"]:
+                    return
+                child = nodes[node]["children"].get(t)
+                if child is None:
+                    nodes.append({"children": {}, "end": False})
+                    child = nodes[node]["children"][t] = len(nodes) - 1
+                node = child
+            if not nodes[node]["children"]:
+                nodes[node]["end"] = True
+
+        seen = set()
+        for a in actions:
+            if not a.strip() or a in seen:
+                continue
+            seen.add(a)
+            insert(self.encode_plain(f"{lead}{a}{sep}{done}"))
+            insert(self.encode_plain(f"{lead}{a}{sep}{cont}"))
+            insert(self.encode_plain(f"{lead}{a}") + [self.eos_id])
+        for n in nodes:
+            n["allowed"] = np.array(sorted(n["children"]), dtype=np.int64)
+        return nodes
+
+    def generate_constrained(self, prompt: str, actions: list[str]) -> list[int]:
+        """Greedy decoding restricted to the trie, one model pass per token (EOS excluded)."""
+        lead = "" if prompt[-1:].isspace() else " "
+        trie = self.action_trie(actions, lead)
+        ids = np.array([self.encode(prompt)], dtype=np.int64)
+        mask = np.ones_like(ids)
+        pos = np.arange(ids.shape[1], dtype=np.int64)[None, :]
+        past = {n: np.zeros((1, self.kv_heads, 0, self.head_dim), dtype=np.float32)
+                for n in self.past_names}
+        node, out = 0, []
+        while True:
+            res = self._run(ids, mask, pos, past)
+            allowed = trie[node]["allowed"]
+            t = int(allowed[int(res["logits"][0, -1, allowed].argmax())])
+            node = trie[node]["children"][t]
+            if t != self.eos_id:
+                out.append(t)
+            if trie[node]["end"]:
+                return out
+            past = {n: res["present" + n[len("past_key_values"):]] for n in self.past_names}
+            mask = np.ones((1, mask.shape[1] + 1), dtype=np.int64)
+            ids = np.array([[t]], dtype=np.int64)
+            pos = pos[:, -1:] + 1
+
     def complete(self, prompts: list[str], max_new_tokens: int, use_stop: bool = True,
                  timing: dict | None = None) -> list[tuple[str, list[int]]]:
         """Text in, text out: what one policy call costs a user (tokenize, decode, detokenize)."""
@@ -204,6 +266,29 @@ def load_prompts(policy: Policy, spec: str, model_dir: Path) -> list[tuple[str, 
     if not prompts:
         raise SystemExit(f"python_baseline: no prompts in {spec}")
     return prompts
+
+
+def run_steps(policy: Policy, path: str, iterations: int, warmup: int,
+              max_new_tokens: int) -> dict:
+    """Agent steps: a constrained `low` call (the act) then a free `progress` call, each line of
+    `path` one step case {"name", "low": {"fields", "actions"}, "progress": {"fields"}}."""
+    cases = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    work = [(c["name"], policy.render("low", c["low"]["fields"]), c["low"]["actions"],
+             policy.render("progress", c["progress"]["fields"])) for c in cases]
+    act_s, step_s, outputs = [], [], {}
+    for it in range(warmup + iterations):
+        for name, low, actions, prog in work:
+            t0 = time.perf_counter()
+            act = policy.generate_constrained(low, actions)
+            t1 = time.perf_counter()
+            _, prog_ids = policy.complete([prog], max_new_tokens, use_stop=False)[0]
+            t2 = time.perf_counter()
+            if it >= warmup:
+                act_s.append(t1 - t0)
+                step_s.append(t2 - t0)
+            outputs[name] = {"act": act, "progress": prog_ids}
+    return {"runner": "python_baseline", "mode": "steps", "calls": len(act_s),
+            "act_ms": stats_ms(act_s), "step_ms": stats_ms(step_s), "outputs": outputs}
 
 
 def stats_ms(xs: list[float]) -> dict:
@@ -259,6 +344,9 @@ def main() -> int:
     ap.add_argument("--no-stop", action="store_true",
                     help="ignore the manifest's stop strings (stop only on EOS or the limit)")
     ap.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    ap.add_argument("--steps", metavar="JSONL",
+                    help="agent-step mode: each line {name, low: {fields, actions}, progress: "
+                         "{fields}}; times a constrained act and act + progress")
     ap.add_argument("--check", action="store_true",
                     help="verify greedy ids against expected.json and exit")
     args = ap.parse_args()
@@ -268,6 +356,10 @@ def main() -> int:
     load_s = time.perf_counter() - t_load
     if args.check:
         return check(policy, args.model)
+    if args.steps:
+        print(json.dumps(run_steps(policy, args.steps, args.iterations, args.warmup,
+                                   args.max_new_tokens)))
+        return 0
 
     prompts = load_prompts(policy, args.prompts, args.model)
     b = max(1, args.batch)

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorRef, ValueType};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::device::{self, Device};
 use crate::error::{OnnxError, Result};
 use crate::kv::Kv;
-use crate::ortlib;
+use crate::{last_logits, ortlib};
 
 /// Shapes and names discovered from the model's input metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub struct Decoder {
     pub spec: ModelSpec,
     pub path: PathBuf,
     pub device: Device,
+    /// Whether `logits` was rewritten to cover the last position only.
+    pub last_position_logits: bool,
     past_names: Vec<String>,
     present_names: Vec<String>,
 }
@@ -57,38 +59,39 @@ pub struct Forward {
 
 impl Decoder {
     /// Loads `path` and checks its inputs and outputs.
+    ///
+    /// The graph is first rewritten to compute `logits` for the last position only (see
+    /// [`last_logits`](crate::last_logits)); a graph without the usual LM head, or a rewrite ONNX
+    /// Runtime refuses, is loaded as it is.
     pub fn load(path: &Path, opts: SessionOptions) -> Result<Self> {
-        let env = ortlib::environment()?;
         let model_err = |m: String| OnnxError::model(path, m);
         let bytes = std::fs::read(path).map_err(|e| model_err(format!("cannot read: {e}")))?;
-        let builder = Session::builder(&env)
-            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
-            .map_err(|e| model_err(format!("cannot create a session: {e}")))?;
-        let builder = if opts.intra_threads > 0 {
-            builder
-                .with_intra_threads(opts.intra_threads)
-                .map_err(|e| model_err(format!("cannot set intra-op threads: {e}")))?
-        } else {
-            builder
+        let rewritten = match last_logits::rewrite(&bytes) {
+            Ok(b) => match build_session(path, &b, opts) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    warn!(path = %path.display(), "the last-position logits rewrite did not load ({e}); using the model as it is");
+                    None
+                }
+            },
+            Err(why) => {
+                debug!(path = %path.display(), "logits stay per position: {why}");
+                None
+            }
         };
-        let builder = builder
-            .with_intra_op_spinning(opts.spinning)
-            .map_err(|e| model_err(format!("cannot set intra-op spinning: {e}")))?;
-        let (mut builder, device) = device::apply(builder, opts.device);
-        let session = builder.commit_from_memory(&bytes).map_err(|e| {
-            model_err(format!(
-                "not a loadable ONNX model ({e}); re-export it with Optimum \
-                 (text-generation-with-past)"
-            ))
-        })?;
+        let last_position_logits = rewritten.is_some();
+        let (session, device) = match rewritten {
+            Some(s) => s,
+            None => build_session(path, &bytes, opts)?,
+        };
         let spec = discover(&session).map_err(model_err)?;
-        debug!(path = %path.display(), ?spec, "decoder loaded");
+        debug!(path = %path.display(), ?spec, last_position_logits, "decoder loaded");
         let past_names = (0..spec.num_layers)
             .flat_map(|i| [format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value")])
             .collect();
         let present_names =
             (0..spec.num_layers).flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")]).collect();
-        Ok(Decoder { session, spec, path: path.to_path_buf(), device, past_names, present_names })
+        Ok(Decoder { session, spec, path: path.to_path_buf(), device, last_position_logits, past_names, present_names })
     }
 
     /// An empty cache (`[batch, kv_heads, 0, head_dim]`) for a first pass.
@@ -121,13 +124,14 @@ impl Decoder {
         let logits =
             out.remove("logits").ok_or_else(|| OnnxError::Inference("the model returned no `logits`".into()))?;
         let (shape, data) = logits.try_extract_tensor::<f32>().map_err(inf)?;
-        if shape.len() != 3 || shape[0] as usize != batch || shape[1] as usize != seq {
+        let rows = if self.last_position_logits { 1 } else { seq };
+        if shape.len() != 3 || shape[0] as usize != batch || shape[1] as usize != rows {
             return Err(OnnxError::Inference(format!("unexpected logits shape {shape:?}")));
         }
         let vocab = shape[2] as usize;
         let mut last_logits = Vec::with_capacity(batch * vocab);
         for b in 0..batch {
-            let start = (b * seq + seq - 1) * vocab;
+            let start = (b * rows + rows - 1) * vocab;
             last_logits.extend_from_slice(&data[start..start + vocab]);
         }
         let mut tensors: Vec<DynValue> = Vec::with_capacity(self.present_names.len());
@@ -139,6 +143,28 @@ impl Decoder {
         }
         Ok(Forward { last_logits, vocab, kv: Kv { tensors, batch, len: past.len + seq } })
     }
+}
+
+/// A session for the model in `bytes`, on the requested device (or CPU when it falls back).
+fn build_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Result<(Session, Device)> {
+    let env = ortlib::environment()?;
+    let model_err = |m: String| OnnxError::model(path, m);
+    let mut builder = Session::builder(&env)
+        .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
+        .map_err(|e| model_err(format!("cannot create a session: {e}")))?;
+    if opts.intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(opts.intra_threads)
+            .map_err(|e| model_err(format!("cannot set intra-op threads: {e}")))?;
+    }
+    builder = builder
+        .with_intra_op_spinning(opts.spinning)
+        .map_err(|e| model_err(format!("cannot set intra-op spinning: {e}")))?;
+    let (mut builder, device) = device::apply(builder, opts.device);
+    let session = builder.commit_from_memory(bytes).map_err(|e| {
+        model_err(format!("not a loadable ONNX model ({e}); re-export it with Optimum (text-generation-with-past)"))
+    })?;
+    Ok((session, device))
 }
 
 /// Reads layers, key/value heads and head size from the inputs, and checks the outputs.

@@ -4,9 +4,11 @@
 //! A new request is prefilled alone (on top of its role's cached prefix), then joins the running
 //! batch: the caches of all running sequences are laid side by side, left-padded to a common
 //! length, and each decode step runs the whole batch in one model call with per-row attention
-//! masks and position ids. Finished or cancelled rows leave the batch between steps. Requests are
+//! masks and position ids. Finished or cancelled rows leave the batch between steps. Tokens forced
+//! by a constraint need no logits: a lone row feeds a whole forced run in one pass. Requests are
 //! taken from the queue whenever the batch has room, so no request waits for another to finish.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
@@ -56,11 +58,14 @@ pub struct EngineStats {
     pub prefill_ns: AtomicU64,
     /// Time in decode passes (ns).
     pub decode_ns: AtomicU64,
+    /// Tokens fed by decode passes (more than the rows when forced tokens go in one pass).
+    pub decode_tokens: AtomicU64,
 }
 
 impl EngineStats {
-    /// `[prefills, prefill_tokens, decode_steps, decode_rows, max_rows, prefill_ns, decode_ns]`.
-    pub fn snapshot(&self) -> [u64; 7] {
+    /// `[prefills, prefill_tokens, decode_steps, decode_rows, max_rows, prefill_ns, decode_ns,
+    /// decode_tokens]`.
+    pub fn snapshot(&self) -> [u64; 8] {
         [
             &self.prefills,
             &self.prefill_tokens,
@@ -69,6 +74,7 @@ impl EngineStats {
             &self.max_rows,
             &self.prefill_ns,
             &self.decode_ns,
+            &self.decode_tokens,
         ]
         .map(|a| a.load(Ordering::Relaxed))
     }
@@ -160,8 +166,8 @@ struct Row {
     cached_tokens: usize,
     /// Valid (non-padding) cache columns.
     valid: usize,
-    /// The token to feed at the next step.
-    next: u32,
+    /// Tokens to feed next: the chosen one, then any forced ones (see `Sequence::advance`).
+    next: VecDeque<u32>,
 }
 
 struct Worker {
@@ -263,19 +269,19 @@ impl Worker {
                 return None;
             }
         };
-        let row = |seq, next| Row {
+        let row = |seq, next: Vec<u32>| Row {
             seq,
             cancel,
             reply,
             prompt_tokens: prompt.len(),
             cached_tokens: cached,
             valid: prompt.len(),
-            next,
+            next: next.into(),
         };
         match seq.advance(&fwd.last_logits, &self.tok) {
             Some(next) => Some((row(seq, next), fwd.kv)),
             None => {
-                let r = row(seq, 0);
+                let r = row(seq, Vec::new());
                 let g = r.seq.into_generation(&self.tok, r.prompt_tokens, r.cached_tokens);
                 (r.reply)(Ok(g));
                 None
@@ -307,29 +313,43 @@ impl Worker {
     }
 
     /// Drops cancelled rows, runs one decode step for the batch, answers finished rows.
+    ///
+    /// A lone row feeds all its pending tokens in one pass; in a batch every row feeds one, so
+    /// the rows stay aligned, and a row whose next tokens are forced skips picking from logits.
     fn step(&mut self, rows: &mut Vec<Row>, kv: &mut Option<Kv>) -> Result<()> {
         self.retire(rows, kv, |r| r.cancel.is_cancelled())?;
         let Some(past) = kv.as_ref() else { return Ok(()) };
         let p = past.len;
-        let ids: Vec<i64> = rows.iter().map(|r| r.next as i64).collect();
-        let mut mask = Vec::with_capacity(rows.len() * (p + 1));
+        let feed = if rows.len() == 1 { rows[0].next.len().max(1) } else { 1 };
+        let mut ids = Vec::with_capacity(rows.len() * feed);
+        let mut mask = Vec::with_capacity(rows.len() * (p + feed));
+        let mut pos = Vec::with_capacity(rows.len() * feed);
         for r in rows.iter() {
+            ids.extend(r.next.iter().take(feed).map(|&t| t as i64));
             mask.extend(std::iter::repeat_n(0i64, p - r.valid));
-            mask.extend(std::iter::repeat_n(1i64, r.valid + 1));
+            mask.extend(std::iter::repeat_n(1i64, r.valid + feed));
+            pos.extend((r.valid..r.valid + feed).map(|v| v as i64));
         }
-        let pos: Vec<i64> = rows.iter().map(|r| r.valid as i64).collect();
+        if ids.len() != rows.len() * feed {
+            return Err(OnnxError::Inference("a running sequence has no token to feed".into()));
+        }
         let t0 = Instant::now();
         let fwd = self.decoder.forward(&ids, &mask, &pos, past)?;
         self.stats.decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         *kv = Some(fwd.kv);
         self.stats.decode_steps.fetch_add(1, Ordering::Relaxed);
         self.stats.decode_rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.stats.decode_tokens.fetch_add(ids.len() as u64, Ordering::Relaxed);
         self.stats.max_rows.fetch_max(rows.len() as u64, Ordering::Relaxed);
         for (i, r) in rows.iter_mut().enumerate() {
-            r.valid += 1;
+            r.valid += feed;
+            r.next.drain(..feed);
+            if !r.next.is_empty() {
+                continue; // forced tokens still to feed: these logits decide nothing
+            }
             let logits = &fwd.last_logits[i * fwd.vocab..(i + 1) * fwd.vocab];
-            if let Some(t) = r.seq.advance(logits, &self.tok) {
-                r.next = t;
+            if let Some(next) = r.seq.advance(logits, &self.tok) {
+                r.next = next.into();
             }
         }
         self.retire(rows, kv, |r| r.seq.is_finished())

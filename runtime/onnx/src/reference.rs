@@ -1,9 +1,11 @@
 //! The plain decoding loop, as a user would write it: left-padded batch, whole-prompt prefill, no
-//! prefix cache, no worker. Tests check the engine against it, and it against `expected.json`.
+//! prefix cache, no worker, one pass per token. Tests check the engine against it, and it against
+//! `expected.json`.
 
 use crate::decoder::Decoder;
-use crate::error::Result;
+use crate::error::{OnnxError, Result};
 use crate::sampling::argmax;
+use crate::trie::ActionTrie;
 
 /// Greedy decoding of `rows` together (left-padded with `pad`); returns each row's new tokens,
 /// stopping a row at `eos` (not included) or after `max_new` tokens.
@@ -65,4 +67,30 @@ pub fn greedy_padded(
         }
     }
     Ok(out)
+}
+
+/// Constrained greedy decoding of one prompt, one pass per token (no jump-forward): at each step
+/// the allowed token with the largest logit. Returns the tokens up to the completed output (EOS
+/// excluded), as the engine's `token_ids`.
+pub fn greedy_constrained(decoder: &mut Decoder, prompt: &[u32], trie: &ActionTrie, eos: u32) -> Result<Vec<u32>> {
+    let mut ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
+    let mut pos: Vec<i64> = (0..ids.len() as i64).collect();
+    let mut past = decoder.empty_kv(1)?;
+    let mut node = ActionTrie::ROOT;
+    let mut out = Vec::new();
+    loop {
+        let mask = vec![1i64; past.len + ids.len()];
+        let fwd = decoder.forward(&ids, &mask, &pos, &past)?;
+        let t = argmax(&fwd.last_logits, Some(trie.allowed(node)));
+        node = trie.step(node, t).ok_or_else(|| OnnxError::Inference(format!("token {t} is not allowed")))?;
+        if t != eos {
+            out.push(t);
+        }
+        if trie.end(node).is_some() {
+            return Ok(out);
+        }
+        past = fwd.kv;
+        pos = vec![past.len as i64];
+        ids = vec![t as i64];
+    }
 }

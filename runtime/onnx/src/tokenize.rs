@@ -35,9 +35,10 @@ impl TextTokenizer {
     /// Token ids of a prompt: special tokens as the tokenizer's post-processor adds them, with the
     /// manifest's BOS prepended when the post-processor did not.
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        // `encode_fast` skips the offsets, which nothing here reads.
         let enc = self
             .inner
-            .encode(text, true)
+            .encode_fast(text, true)
             .map_err(|e| OnnxError::InvalidInput(format!("cannot tokenize the prompt: {e}")))?;
         let mut ids = enc.get_ids().to_vec();
         if let Some(bos) = self.bos {
@@ -52,7 +53,7 @@ impl TextTokenizer {
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self
             .inner
-            .encode(text, false)
+            .encode_fast(text, false)
             .map_err(|e| OnnxError::InvalidInput(format!("cannot tokenize {text:?}: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }

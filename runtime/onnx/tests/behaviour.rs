@@ -9,6 +9,11 @@ use common::{fixtures, init_logs, models_dir};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use stepwire_onnx::decoder::{Decoder, SessionOptions};
+use stepwire_onnx::manifest::Manifest;
+use stepwire_onnx::reference::greedy_constrained;
+use stepwire_onnx::tokenize::TextTokenizer;
+use stepwire_onnx::trie::ActionTrie;
 use stepwire_onnx::{Finish, GenerateRequest, LoadOptions, OnnxError, OnnxPolicy};
 use stepwire_sdk::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
 use stepwire_sdk::protocol::{ActParams, Observation, PlanParams, ProgressUpdateParams, Role, Sampling};
@@ -106,6 +111,45 @@ fn constrained_generation_reports_the_action_and_flag() {
         "text {:?}",
         g.text
     );
+}
+
+/// Jump-forward (forced runs fed in one pass) must choose exactly what the one-token-per-pass
+/// loop chooses, and must actually save passes.
+#[test]
+fn jump_forward_matches_the_token_by_token_constrained_loop() {
+    init_logs();
+    for dir in fixtures() {
+        let policy = OnnxPolicy::load(&dir, LoadOptions::default()).unwrap();
+        let m = Manifest::load(&dir).unwrap();
+        let tok = TextTokenizer::load(&m.models[0]).unwrap();
+        let mut dec = Decoder::load(&m.models[0].onnx, SessionOptions::default()).unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let before = policy.stats(Role::Low).unwrap().snapshot();
+        let mut out_tokens = 0;
+        for i in 0..30 {
+            let actions = random_actions(&mut rng);
+            let fields = [
+                ("subtask", format!("take the {}", OBJECTS[i % OBJECTS.len()])),
+                ("progress", format!("I looked at drawer {i}.")),
+                ("observation", format!("On the countertop {i}, you see a apple 1 and a mug 2.")),
+            ];
+            let prompt = policy.render(Role::Low, &fields.into_iter().collect()).unwrap();
+            let req = GenerateRequest {
+                admissible_actions: Some(actions.clone()),
+                ..GenerateRequest::new(Role::Low, prompt.clone())
+            };
+            let g = policy.generate_blocking(&req, &CancellationToken::new()).unwrap();
+            let lead = if prompt.ends_with(char::is_whitespace) { "" } else { " " };
+            let trie = ActionTrie::build(&tok, &actions, &m.low, lead).unwrap();
+            let want = greedy_constrained(&mut dec, &tok.encode_prompt(&prompt).unwrap(), &trie, tok.eos).unwrap();
+            assert_eq!(g.token_ids, want, "{} case {i}: {actions:?}", dir.display());
+            out_tokens += g.token_ids.len() as u64;
+        }
+        let after = policy.stats(Role::Low).unwrap().snapshot();
+        let (passes, fed) = (after[2] - before[2], after[7] - before[7]);
+        assert!(fed > passes, "{}: {fed} tokens in {passes} decode passes", dir.display());
+        eprintln!("{}: {out_tokens} output tokens, {passes} decode passes", dir.display());
+    }
 }
 
 #[test]

@@ -34,6 +34,8 @@ fn plain_loop_matches_expected_including_padded_batches() {
         let m = Manifest::load(&dir).unwrap();
         let tok = TextTokenizer::load(&m.models[0]).unwrap();
         let mut dec = Decoder::load(&m.models[0].onnx, SessionOptions::default()).unwrap();
+        // The Optimum export's LM head is recognised, so these checks cover the rewritten graph.
+        assert!(dec.last_position_logits, "{}: logits were not rewritten", dir.display());
         let n = exp["generation"]["max_new_tokens"].as_u64().unwrap() as usize;
         for p in exp["prompts"].as_array().unwrap() {
             let got_ids = tok.encode_prompt(p["prompt"].as_str().unwrap()).unwrap();
@@ -125,7 +127,7 @@ fn concurrent_batched_requests_match_expected() {
         for h in handles {
             h.join().unwrap();
         }
-        let [_, _, _, _, max_rows, _, _] = policy.stats(Role::High).unwrap().snapshot();
+        let [_, _, _, _, max_rows, _, _, _] = policy.stats(Role::High).unwrap().snapshot();
         assert!(max_rows > 1, "requests were never decoded together");
     }
 }

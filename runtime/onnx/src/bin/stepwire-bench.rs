@@ -1,6 +1,8 @@
 //! stepwire-bench: act latency (low role, ~300-token prompts, 20 greedy tokens) against the Python
 //! onnxruntime + tokenizers loop (`bench/python_baseline.py`, run as a subprocess in the same
-//! run), prefix cache on vs off, and throughput at 1, 4 and 8 concurrent requests.
+//! run), prefix cache on vs off, throughput at 1, 4 and 8 concurrent requests, and whole agent
+//! steps (an act constrained to ALFWorld-like admissible actions, then a progress update) against
+//! the same loop, with both sides' output tokens compared.
 //!
 //!     cargo run --release -p stepwire-onnx --bin stepwire-bench -- --model models/tiny-llama
 
@@ -51,6 +53,10 @@ struct Args {
     /// Skip the Python baseline.
     #[arg(long)]
     no_python: bool,
+    /// Latency comparisons alternate stepwire and Python this many times; the ratio reported is
+    /// the median of the rounds' ratios (the machine's load moves between measurements).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 const OBJECTS: &[&str] = &[
@@ -91,6 +97,111 @@ fn low_fields(i: usize) -> [(&'static str, String); 3] {
         ("progress", format!("I went to {} {} and looked around.", PLACES[i % PLACES.len()], i % 3 + 1)),
         ("observation", obs),
     ]
+}
+
+/// ALFWorld-like admissible actions for case `i`: every place the observation names, the objects
+/// on the inspected receptacle, and the usual verbs (about 30 actions).
+fn admissible(i: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |a: String| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for k in 0..14 {
+        push(format!("go to {} {}", PLACES[(i + k) % PLACES.len()], k % 5 + 1));
+    }
+    let here = format!("{} {}", PLACES[i % PLACES.len()], i % 3 + 1);
+    for k in 0..6 {
+        push(format!("take {} {} from {here}", OBJECTS[(3 * i + k) % OBJECTS.len()], k % 3 + 1));
+    }
+    for verb in ["open", "close", "examine"] {
+        push(format!("{verb} {here}"));
+    }
+    push("inventory".into());
+    push("look".into());
+    out
+}
+
+/// The progress update that follows case `i`'s act.
+fn progress_fields(i: usize) -> [(&'static str, String); 4] {
+    let obj = OBJECTS[i % OBJECTS.len()];
+    let here = format!("{} {}", PLACES[i % PLACES.len()], i % 3 + 1);
+    [
+        ("subtask", format!("take the {obj}")),
+        ("progress", format!("I went to {here} and looked around.")),
+        ("action", format!("take {obj} 1 from {here}")),
+        ("observation", format!("You pick up the {obj} 1 from the {here}.")),
+    ]
+}
+
+/// One agent-step case: the low prompt with its actions, and the progress prompt.
+struct StepCase {
+    name: String,
+    low: String,
+    actions: Vec<String>,
+    progress: String,
+}
+
+/// Act and step latencies (ms), and each case's (act, progress) output ids.
+type StepTimes = (Vec<f64>, Vec<f64>, Vec<(Vec<u32>, Vec<u32>)>);
+
+/// Times each case's constrained act and act + progress; returns latencies (ms) and the
+/// output ids of the last pass per case.
+fn agent_steps(policy: &OnnxPolicy, cases: &[StepCase], args: &Args) -> StepTimes {
+    let cancel = CancellationToken::new();
+    let (mut act_ms, mut step_ms, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
+    for pass in 0..=args.iterations {
+        outputs.clear();
+        for c in cases {
+            let t0 = Instant::now();
+            let act = GenerateRequest {
+                admissible_actions: Some(c.actions.clone()),
+                ..GenerateRequest::new(Role::Low, c.low.clone())
+            };
+            let a = policy.generate_blocking(&act, &cancel).expect("act");
+            let t1 = Instant::now();
+            let prog = GenerateRequest {
+                max_new_tokens: Some(args.max_new_tokens),
+                stop: Some(vec![]),
+                ..GenerateRequest::new(Role::Progress, c.progress.clone())
+            };
+            let p = policy.generate_blocking(&prog, &cancel).expect("progress");
+            let t2 = Instant::now();
+            if pass > 0 {
+                act_ms.push((t1 - t0).as_secs_f64() * 1000.0);
+                step_ms.push((t2 - t0).as_secs_f64() * 1000.0);
+            }
+            outputs.push((a.token_ids, p.token_ids));
+        }
+    }
+    (act_ms, step_ms, outputs)
+}
+
+/// Output tokens and model passes (prefill + decode) of one act per case.
+fn act_passes(policy: &OnnxPolicy, cases: &[StepCase]) -> (usize, u64) {
+    let cancel = CancellationToken::new();
+    let before = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+    let mut tokens = 0;
+    for c in cases {
+        let act = GenerateRequest {
+            admissible_actions: Some(c.actions.clone()),
+            ..GenerateRequest::new(Role::Low, c.low.clone())
+        };
+        tokens += policy.generate_blocking(&act, &cancel).expect("act").token_ids.len();
+    }
+    let after = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+    (tokens, (after[0] - before[0]) + (after[2] - before[2]))
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn ids_of(x: &Value) -> Vec<u32> {
+    x.as_array().map(|a| a.iter().filter_map(|t| t.as_u64()).map(|t| t as u32).collect()).unwrap_or_default()
 }
 
 struct Stats {
@@ -174,12 +285,8 @@ fn concurrent(policy: &Arc<OnnxPolicy>, prompts: &[String], args: &Args, concurr
     (n as f64 / wall.as_secs_f64(), wall)
 }
 
-fn python_baseline(
-    args: &Args,
-    root: &std::path::Path,
-    prompts_file: &std::path::Path,
-    concurrency: usize,
-) -> Result<Value, String> {
+/// `bench/python_baseline.py` on the same model, threads and iterations.
+fn python_command(args: &Args, root: &std::path::Path) -> Command {
     let python = args.python.clone().unwrap_or_else(|| {
         let venv = root.join(".venv/bin/python");
         if venv.is_file() {
@@ -188,26 +295,46 @@ fn python_baseline(
             PathBuf::from("python3")
         }
     });
-    let mut cmd = Command::new(&python);
+    let mut cmd = Command::new(python);
     cmd.arg(root.join("bench/python_baseline.py"))
         .arg("--model")
         .arg(&args.model)
-        .arg("--prompts")
-        .arg(prompts_file)
         .arg("--max-new-tokens")
         .arg(args.max_new_tokens.to_string())
         .arg("--iterations")
         .arg(args.iterations.to_string())
         .arg("--threads")
-        .arg(args.threads.to_string())
-        .arg("--concurrency")
-        .arg(concurrency.to_string())
-        .args(["--no-stop", "--json"]);
-    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        .arg(args.threads.to_string());
+    cmd
+}
+
+fn run_python(mut cmd: Command) -> Result<Value, String> {
+    let out = cmd.output().map_err(|e| format!("cannot run the Python baseline: {e}"))?;
     if !out.status.success() {
         return Err(format!("python_baseline failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("python_baseline output is not JSON: {e}"))
+}
+
+fn python_baseline(
+    args: &Args,
+    root: &std::path::Path,
+    prompts_file: &std::path::Path,
+    concurrency: usize,
+) -> Result<Value, String> {
+    let mut cmd = python_command(args, root);
+    cmd.arg("--prompts")
+        .arg(prompts_file)
+        .arg("--concurrency")
+        .arg(concurrency.to_string())
+        .args(["--no-stop", "--json"]);
+    run_python(cmd)
+}
+
+fn python_steps(args: &Args, root: &std::path::Path, steps_file: &std::path::Path) -> Result<Value, String> {
+    let mut cmd = python_command(args, root);
+    cmd.arg("--steps").arg(steps_file);
+    run_python(cmd)
 }
 
 fn main() {
@@ -265,59 +392,81 @@ fn run(args: Args) -> Result<(), String> {
         args.threads
     );
 
-    // 1. Latency, sequential calls.
-    let (lat_on, tok_on, comp_on) = sequential(&cached, &prompts, &args);
-    let (lat_off, tok_off, comp_off) = sequential(&uncached, &prompts, &args);
+    // 1. Latency, sequential calls, alternating with the Python loop.
     let calls = (prompts.len() * args.iterations) as f64;
+    let (mut lat_on, mut lat_off) = (Vec::new(), Vec::new());
+    let (mut tok_on, mut comp_on, mut tok_off, mut comp_off) = (0, 0, 0, 0);
+    let mut rounds: Vec<(f64, f64, f64)> = Vec::new(); // medians: on, off, python
+    let mut py_seq = None;
+    for _ in 0..args.rounds.max(1) {
+        let (on, t_on, c_on) = sequential(&cached, &prompts, &args);
+        let (off, t_off, c_off) = sequential(&uncached, &prompts, &args);
+        (tok_on, comp_on, tok_off, comp_off) = (t_on, c_on, t_off, c_off);
+        let (m_on, m_off) = (stats(on.clone()).median_ms, stats(off.clone()).median_ms);
+        lat_on.extend(on);
+        lat_off.extend(off);
+        let py = if args.no_python {
+            f64::NAN
+        } else {
+            match python_baseline(&args, &root, &file, 1) {
+                Ok(v) => {
+                    let m = v["latency_ms"]["median"].as_f64().unwrap_or(f64::NAN);
+                    py_seq = Some(v);
+                    m
+                }
+                Err(e) => {
+                    println!("(python baseline unavailable: {e})");
+                    f64::NAN
+                }
+            }
+        };
+        rounds.push((m_on, m_off, py));
+    }
     let (s_on, s_off) = (stats(lat_on), stats(lat_off));
-    println!("\n## act latency per call (ms)\n");
+    println!("\n## act latency per call (ms), {} rounds\n", rounds.len());
     println!("| runner | median | mean | p90 | computed prompt tokens/call | new tokens/call |");
     println!("| --- | --- | --- | --- | --- | --- |");
+    let per = calls;
     println!(
         "| stepwire, prefix cache on | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |",
         s_on.median_ms,
         s_on.mean_ms,
         s_on.p90_ms,
-        comp_on as f64 / calls,
-        tok_on as f64 / calls
+        comp_on as f64 / per,
+        tok_on as f64 / per
     );
     println!(
         "| stepwire, prefix cache off | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |",
         s_off.median_ms,
         s_off.mean_ms,
         s_off.p90_ms,
-        comp_off as f64 / calls,
-        tok_off as f64 / calls
+        comp_off as f64 / per,
+        tok_off as f64 / per
     );
-    let mut py_seq = None;
-    if !args.no_python {
-        match python_baseline(&args, &root, &file, 1) {
-            Ok(v) => {
-                let l = &v["latency_ms"];
-                println!(
-                    "| python onnxruntime loop | {} | {} | {} | {} | {:.1} |",
-                    l["median"],
-                    l["mean"],
-                    l["p90"],
-                    v["prompt_tokens_mean"],
-                    v["new_tokens_total"].as_f64().unwrap_or(0.0) / v["calls"].as_f64().unwrap_or(1.0)
-                );
-                py_seq = Some(v);
-            }
-            Err(e) => println!("(python baseline unavailable: {e})"),
-        }
+    if let Some(v) = &py_seq {
+        let l = &v["latency_ms"];
+        println!(
+            "| python onnxruntime loop (last round) | {} | {} | {} | {} | {:.1} |",
+            l["median"],
+            l["mean"],
+            l["p90"],
+            v["prompt_tokens_mean"],
+            v["new_tokens_total"].as_f64().unwrap_or(0.0) / v["calls"].as_f64().unwrap_or(1.0)
+        );
     }
     println!(
         "\nprefix cache: {:.2}x lower median latency, {:.1}x fewer computed prompt tokens",
         s_off.median_ms / s_on.median_ms,
         comp_off as f64 / comp_on.max(1) as f64
     );
-    if let Some(v) = &py_seq {
-        let py = v["latency_ms"]["median"].as_f64().unwrap_or(f64::NAN);
+    if py_seq.is_some() {
+        let on: Vec<f64> = rounds.iter().map(|r| r.2 / r.0).collect();
+        let off: Vec<f64> = rounds.iter().map(|r| r.2 / r.1).collect();
         println!(
-            "vs python (median): {:.2}x with the prefix cache, {:.2}x without",
-            py / s_on.median_ms,
-            py / s_off.median_ms
+            "vs python, median of the rounds' ratios: {:.2}x with the prefix cache, {:.2}x without (rounds: {})",
+            median(&on),
+            median(&off),
+            on.iter().map(|r| format!("{r:.2}x")).collect::<Vec<_>>().join(", ")
         );
     }
 
@@ -348,6 +497,101 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     let _ = std::fs::remove_file(&file);
+
+    // 3. Whole agent steps: a constrained act, then a progress update.
+    let cases: Vec<StepCase> = (0..8)
+        .map(|i| {
+            let low = cached.render(Role::Low, &low_fields(i).into_iter().collect::<Fields<'_>>());
+            let progress = cached.render(Role::Progress, &progress_fields(i).into_iter().collect::<Fields<'_>>());
+            Ok(StepCase { name: format!("step{i}"), low: low?, actions: admissible(i), progress: progress? })
+        })
+        .collect::<Result<_, stepwire_onnx::OnnxError>>()
+        .map_err(|e| e.to_string())?;
+    let steps_file = std::env::temp_dir().join(format!("stepwire-bench-steps-{}.jsonl", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&steps_file).map_err(|e| e.to_string())?;
+        for i in 0..8 {
+            let obj = |fields: &[(&str, String)]| -> serde_json::Map<String, Value> {
+                fields.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
+            };
+            let line = json!({
+                "name": format!("step{i}"),
+                "low": {"fields": obj(&low_fields(i)), "actions": admissible(i)},
+                "progress": {"fields": obj(&progress_fields(i))},
+            });
+            writeln!(f, "{line}").map_err(|e| e.to_string())?;
+        }
+    }
+    let (mut act_on, mut step_on, mut act_off, mut step_off) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut ratios: Vec<(f64, f64)> = Vec::new();
+    let mut outs = Vec::new();
+    let mut py_steps: Option<Value> = None;
+    for _ in 0..args.rounds.max(1) {
+        let (a, st, o) = agent_steps(&cached, &cases, &args);
+        let (a_off, st_off, _) = agent_steps(&uncached, &cases, &args);
+        let (ma, ms) = (stats(a.clone()).median_ms, stats(st.clone()).median_ms);
+        act_on.extend(a);
+        step_on.extend(st);
+        act_off.extend(a_off);
+        step_off.extend(st_off);
+        outs = o;
+        if !args.no_python {
+            match python_steps(&args, &root, &steps_file) {
+                Ok(v) => {
+                    let f = |x: &Value| x.as_f64().unwrap_or(f64::NAN);
+                    ratios.push((f(&v["act_ms"]["median"]) / ma, f(&v["step_ms"]["median"]) / ms));
+                    py_steps = Some(v);
+                }
+                Err(e) => println!("(python baseline unavailable: {e})"),
+            }
+        }
+    }
+    let (act_tokens, act_passes) = act_passes(&cached, &cases);
+    println!(
+        "\n## agent step: act constrained to {}..{} admissible actions, then progress ({} greedy tokens), {} rounds\n",
+        cases.iter().map(|c| c.actions.len()).min().unwrap_or(0),
+        cases.iter().map(|c| c.actions.len()).max().unwrap_or(0),
+        args.max_new_tokens,
+        args.rounds.max(1)
+    );
+    println!("| runner | act median | act p90 | step (act + progress) median | step p90 |");
+    println!("| --- | --- | --- | --- | --- |");
+    let (a_on, s_on, a_off, s_off) = (stats(act_on), stats(step_on), stats(act_off), stats(step_off));
+    println!(
+        "| stepwire, prefix cache on | {:.3} | {:.3} | {:.3} | {:.3} |",
+        a_on.median_ms, a_on.p90_ms, s_on.median_ms, s_on.p90_ms
+    );
+    println!(
+        "| stepwire, prefix cache off | {:.3} | {:.3} | {:.3} | {:.3} |",
+        a_off.median_ms, a_off.p90_ms, s_off.median_ms, s_off.p90_ms
+    );
+    if let Some(v) = &py_steps {
+        let (pa, ps) = (&v["act_ms"], &v["step_ms"]);
+        println!(
+            "| python onnxruntime loop (last round) | {} | {} | {} | {} |",
+            pa["median"], pa["p90"], ps["median"], ps["p90"]
+        );
+        let same = cases.iter().zip(&outs).all(|(c, (a, p))| {
+            let o = &v["outputs"][&c.name];
+            ids_of(&o["act"]) == *a && ids_of(&o["progress"]) == *p
+        });
+        let act: Vec<f64> = ratios.iter().map(|r| r.0).collect();
+        let step: Vec<f64> = ratios.iter().map(|r| r.1).collect();
+        println!(
+            "\nvs python, median of the rounds' ratios: act {:.2}x, whole step {:.2}x (rounds: {}); output tokens \
+             identical: {}",
+            median(&act),
+            median(&step),
+            ratios.iter().map(|r| format!("{:.2}x/{:.2}x", r.0, r.1)).collect::<Vec<_>>().join(", "),
+            if same { "yes" } else { "NO" }
+        );
+    }
+    println!(
+        "act: {:.1} output tokens per call in {:.1} model passes (prefill included; forced tokens go in one pass)",
+        act_tokens as f64 / cases.len() as f64,
+        act_passes as f64 / cases.len() as f64
+    );
+    let _ = std::fs::remove_file(&steps_file);
     Ok(())
 }
 
