@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
@@ -29,6 +29,12 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
     assert!(status.success(), "building {bin} failed");
     assert!(path.is_file(), "{} missing after build", path.display());
     path
+}
+
+/// The example `lockbox-bridge`, built once per test binary.
+pub fn lockbox_bridge() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| binary("stepwire-example-bridge", "lockbox-bridge")).clone()
 }
 
 /// The Python the bridges run with: `$STEPWIRE_PYTHON`, else the repo's `.venv`, else `python3`.

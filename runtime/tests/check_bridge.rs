@@ -1,27 +1,7 @@
 //! `check-bridge` against the real `lockbox-bridge` (must pass) and a broken bridge (must fail).
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
-
 use stepwire_runtime::check_bridge::{run, CheckBridgeArgs, Status, CHECKS};
-
-/// Builds the example bridge with the same cargo and profile as this test, once.
-fn lockbox_bridge() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "stepwire-example-bridge", "--bin", "lockbox-bridge"]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).status().unwrap();
-        assert!(status.success(), "building lockbox-bridge failed");
-        dir.join("lockbox-bridge")
-    })
-    .clone()
-}
+use stepwire_tests::lockbox_bridge;
 
 fn args(command: Vec<String>, timeout: u64) -> CheckBridgeArgs {
     CheckBridgeArgs { json: false, timeout, only: vec![], known: None, env: vec![], cwd: None, command }

@@ -15,19 +15,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The lockbox bridge next to the stepwire binary (built on demand when missing).
+/// The lockbox bridge (built on demand when missing).
 fn lockbox() -> PathBuf {
-    let path = Path::new(STEPWIRE).with_file_name("lockbox-bridge");
-    if !path.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "stepwire-example-bridge"])
-            .current_dir(repo())
-            .status()
-            .expect("running cargo build -p stepwire-example-bridge");
-        assert!(status.success(), "cargo build -p stepwire-example-bridge failed");
-    }
-    assert!(path.is_file(), "{} missing: cargo build -p stepwire-example-bridge", path.display());
-    path
+    stepwire_tests::lockbox_bridge()
 }
 
 fn stepwire(dir: &Path, args: &[&str]) -> Output {

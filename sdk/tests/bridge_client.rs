@@ -1,30 +1,11 @@
 //! `BridgeClient` against the real `lockbox-bridge` binary, spawned as a process.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
 use stepwire_sdk::environment::{EnvError, Environment};
 use stepwire_sdk::protocol::ResetParams;
-
-/// Builds the example bridge with the same cargo and profile as this test, once.
-fn lockbox_bridge() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "stepwire-example-bridge", "--bin", "lockbox-bridge"]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).status().unwrap();
-        assert!(status.success(), "building lockbox-bridge failed");
-        dir.join("lockbox-bridge")
-    })
-    .clone()
-}
+use stepwire_tests::lockbox_bridge;
 
 fn options() -> BridgeOptions {
     BridgeOptions {
