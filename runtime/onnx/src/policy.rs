@@ -12,7 +12,7 @@ use stepwire_sdk::protocol::{
     RoleUsage, Sampling, Usage,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::decoder::{Decoder, SessionOptions};
 use crate::device::Device;
@@ -84,6 +84,9 @@ struct RoleRuntime {
     engine: usize,
     prefix_slot: Option<usize>,
     cached_prefix_tokens: usize,
+    /// The template prefix's text and ids, when a prompt that starts with it can be tokenised
+    /// as those ids plus the rest alone (checked at load).
+    split: Option<(String, Vec<u32>)>,
 }
 
 struct Inner {
@@ -143,10 +146,16 @@ impl OnnxPolicy {
                 let ids = if opts.prefix_cache { prefix_ids(&tok, *role, spec, &manifest)? } else { None };
                 let cached = ids.as_ref().map_or(0, Vec::len);
                 let slot = ids.is_some().then_some(prefixes.len());
+                let split = match &ids {
+                    Some(ids) if split_tokenization_agrees(&tok, *role, spec, &manifest, ids)? => {
+                        Some((spec.template.prefix().to_string(), ids.clone()))
+                    }
+                    _ => None,
+                };
                 prefixes.push(ids);
                 roles.insert(
                     *role,
-                    RoleRuntime { engine: engines.len(), prefix_slot: slot, cached_prefix_tokens: cached },
+                    RoleRuntime { engine: engines.len(), prefix_slot: slot, cached_prefix_tokens: cached, split },
                 );
             }
             engines.push(Engine::start(decoder, tok, prefixes, opts.batch)?);
@@ -173,6 +182,12 @@ impl OnnxPolicy {
         self.inner.roles.get(&role).map_or(0, |r| r.cached_prefix_tokens)
     }
 
+    /// Whether prompts from `role`'s template are tokenised after the cached prefix only (the
+    /// tokenizer passed the load-time check).
+    pub fn tokenises_after_prefix(&self, role: Role) -> bool {
+        self.inner.roles.get(&role).is_some_and(|r| r.split.is_some())
+    }
+
     /// Counters of the worker serving `role`.
     pub fn stats(&self, role: Role) -> Option<&crate::engine::EngineStats> {
         let r = self.inner.roles.get(&role)?;
@@ -192,6 +207,12 @@ impl OnnxPolicy {
     pub fn render(&self, role: Role, fields: &Fields<'_>) -> Result<String> {
         let spec = self.inner.manifest.roles.get(&role).ok_or_else(|| not_served(role))?;
         Ok(spec.template.render(fields, &self.inner.manifest.empty_field))
+    }
+
+    /// The token ids `role`'s model is given for `prompt` (BOS included).
+    pub fn prompt_ids(&self, role: Role, prompt: &str) -> Result<Vec<u32>> {
+        let rt = self.inner.roles.get(&role).ok_or_else(|| not_served(role))?;
+        self.inner.prompt_ids(rt, prompt)
     }
 
     /// The tokenizer of `role`'s model.
@@ -270,7 +291,7 @@ impl Inner {
         let spec = m.roles.get(&req.role).ok_or_else(|| not_served(req.role))?;
         let rt = &self.roles[&req.role];
         let tok = &self.engines[rt.engine].tokenizer;
-        let prompt = tok.encode_prompt(&req.prompt)?;
+        let prompt = self.prompt_ids(rt, &req.prompt)?;
         let s = req.sampling.clone().unwrap_or_default();
         let max_new = req.max_new_tokens.or(s.max_tokens).unwrap_or(spec.max_new_tokens).max(1);
         let constraint = match &req.admissible_actions {
@@ -287,6 +308,25 @@ impl Inner {
             constraint,
         });
         Ok(Prepared { engine: rt.engine, prompt, prefix_slot: rt.prefix_slot, seq })
+    }
+
+    /// Tokenises `prompt`. A prompt made from the role's template only needs its part after the
+    /// prefix tokenised: the prefix's ids are known, and a request's own text is usually the
+    /// smaller part (tokenising runs on the caller's thread before every generation).
+    fn prompt_ids(&self, rt: &RoleRuntime, prompt: &str) -> Result<Vec<u32>> {
+        let tok = &self.engines[rt.engine].tokenizer;
+        if let Some((text, ids)) = &rt.split {
+            // The load-time check covers a rest that starts with a visible character, which is
+            // what a rendered template has (field values are trimmed).
+            if let Some(rest) =
+                prompt.strip_prefix(text.as_str()).filter(|r| r.starts_with(|c: char| !c.is_whitespace()))
+            {
+                let mut out = ids.clone();
+                out.extend(tok.encode_plain(rest)?);
+                return Ok(out);
+            }
+        }
+        tok.encode_prompt(prompt)
     }
 
     fn submit(&self, p: Prepared, cancel: CancellationToken, reply: crate::engine::Reply) {
@@ -326,6 +366,39 @@ fn prefix_ids(
         );
         Ok(None)
     }
+}
+
+/// Whether prompts rendered from the template tokenise as the prefix ids followed by the rest
+/// tokenised alone, for field values of several shapes. A tokenizer that treats the start of a
+/// text specially (a SentencePiece `▁` prepended, a normaliser that looks around) fails this
+/// and keeps tokenising whole prompts.
+fn split_tokenization_agrees(
+    tok: &TextTokenizer,
+    role: Role,
+    spec: &crate::manifest::RoleSpec,
+    m: &Manifest,
+    prefix_ids: &[u32],
+) -> Result<bool> {
+    const SAMPLES: &[&str] =
+        &["look around the room 1", "2 apples", "[x] done.", "\"quoted\" text", "Ünïcödé café – ok", "-5", "x"];
+    let prefix = spec.template.prefix();
+    for sample in SAMPLES {
+        let mut fields = Fields::new();
+        for f in role_fields(role) {
+            fields.insert(f, sample.to_string());
+        }
+        let full = spec.template.render(&fields, &m.empty_field);
+        let mut split = prefix_ids.to_vec();
+        split.extend(tok.encode_plain(&full[prefix.len()..])?);
+        if split != tok.encode_prompt(&full)? {
+            debug!(
+                role = role.as_str(),
+                sample, "the prompt's rest does not tokenise alone; whole prompts are tokenised"
+            );
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use stepwire_onnx::decoder::{Decoder, SessionOptions};
-use stepwire_onnx::manifest::Manifest;
+use stepwire_onnx::manifest::{role_fields, Manifest};
 use stepwire_onnx::reference::greedy_constrained;
 use stepwire_onnx::tokenize::TextTokenizer;
 use stepwire_onnx::trie::ActionTrie;
@@ -149,6 +149,54 @@ fn jump_forward_matches_the_token_by_token_constrained_loop() {
         let (passes, fed) = (after[2] - before[2], after[7] - before[7]);
         assert!(fed > passes, "{}: {fed} tokens in {passes} decode passes", dir.display());
         eprintln!("{}: {out_tokens} output tokens, {passes} decode passes", dir.display());
+    }
+}
+
+/// Tokenising only the part after a template's prefix must give the ids of the whole prompt.
+#[test]
+fn prompt_ids_equal_whole_prompt_tokenisation() {
+    init_logs();
+    const PIECES: &[&str] = &[
+        "take",
+        "apple 1",
+        "42",
+        "(open)",
+        "fridge's door",
+        "café",
+        "日本",
+        "-",
+        "\"x\"",
+        "a\nb",
+        "  spaced",
+        ".",
+        "?!",
+    ];
+    for dir in fixtures() {
+        let policy = OnnxPolicy::load(&dir, LoadOptions::default()).unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        for role in policy.roles() {
+            let tok = policy.tokenizer(role).unwrap();
+            for _ in 0..40 {
+                let mut fields = stepwire_onnx::prompt::Fields::new();
+                for f in role_fields(role) {
+                    let n = rng.random_range(1..6);
+                    let v: Vec<&str> = (0..n).map(|_| *PIECES.choose(&mut rng).unwrap()).collect();
+                    fields.insert(f, v.join(if rng.random_bool(0.5) { " " } else { "" }));
+                }
+                let prompt = policy.render(role, &fields).unwrap();
+                assert_eq!(
+                    policy.prompt_ids(role, &prompt).unwrap(),
+                    tok.encode_prompt(&prompt).unwrap(),
+                    "{prompt:?}"
+                );
+            }
+            assert!(policy.tokenises_after_prefix(role), "{} {role:?}", dir.display());
+            // Raw prompts: the prefix followed by whitespace, and text without the prefix.
+            let prefix_then_space = format!("{}  \n x", policy.manifest().roles[&role].template.prefix());
+            for prompt in [prefix_then_space.as_str(), "no template here"] {
+                assert_eq!(policy.prompt_ids(role, prompt).unwrap(), tok.encode_prompt(prompt).unwrap());
+            }
+        }
     }
 }
 
