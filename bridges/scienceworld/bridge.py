@@ -16,11 +16,12 @@ import ctypes
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import stepwire_bridge as sw
 
@@ -28,6 +29,11 @@ log = logging.getLogger("stepwire_bridge.scienceworld")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNKNOWN_ACTION = "No known action matches that input."
+AMBIGUOUS = "Ambiguous request"
+# An ambiguity prompt's options: "0:\tmove pea seed (in seed jar, in inventory, ...) to flower pot 1 (in greenhouse)"
+_OPTION = re.compile(r"^(\d+):\t(.*)$", re.M)
+# A move option whose object is already directly in the destination: "move X (in C, ...) to C ..."
+_MOVE = re.compile(r"^move .+? \(in ([^,)]+)[^)]*\) to (.+?)(?: \(in [^)]*\))?$")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -111,6 +117,32 @@ class JVM:
             j.close()
 
 
+def _prompt_options(text: str) -> Optional[List[str]]:
+    """The options of an open ambiguity prompt (index = the number to answer), else None."""
+    if not text.lstrip().startswith(AMBIGUOUS):
+        return None
+    return [m.group(2).strip() for m in _OPTION.finditer(text)] or None
+
+
+def _pick_option(options: List[str], wanted: int) -> str:
+    """The answer to an ambiguity prompt, given the number the gold path played (`wanted`).
+
+    The gold generator answers every prompt with "0" (ScienceWorld's `TaskParametric.runAction`
+    picks the first option), and the option order is not stable between runs of the simulator
+    (the options are often the very same text, e.g. two "pea seed (in seed jar ...)"), so the
+    number says little about which object was meant. What the gold path means is "do this
+    action": an option that moves an object into the container it is already in does nothing
+    (seen in `mendelian-genetics-*`: "move pea seed (in seed jar, ...) to seed jar"), so it is
+    never picked when another option exists; among the rest the gold number wins when it is one
+    of them (it is right whenever the order did not change), else the first."""
+    def noop(option: str) -> bool:
+        m = _MOVE.match(option)
+        return bool(m) and m.group(1).strip() == m.group(2).strip()
+
+    useful = [k for k, o in enumerate(options) if not noop(o)] or list(range(len(options)))
+    return str(wanted if wanted in useful else useful[0])
+
+
 def _make_env(jvm: JVM):
     """A `ScienceWorldEnv` bound to our JVM (the package's __init__ starts its own, uncapped)."""
     import tempfile
@@ -159,6 +191,7 @@ class ScienceWorld(sw.Environment):
         self._loaded = False
         self._gold: List[str] = []
         self._gold_i = 0
+        self._text = ""  # the last observation text (is an ambiguity prompt open?)
         self._deviated = False
         self._strict = False
         self._score = 0
@@ -262,6 +295,7 @@ class ScienceWorld(sw.Environment):
         text = self._call(env.server.step, "look around")  # what the package's reset() returns
         self._loaded = True
         self._gold_i, self._deviated, self._strict = 0, False, mode == "strict"
+        self._text = text
         self._score = int(round(100 * self._call(env.server.getScore)))
         self._steps, self._step_limit = 0, limit
         desc = self._call(env.server.getTaskDescription)
@@ -286,8 +320,14 @@ class ScienceWorld(sw.Environment):
         env = self._env
         if env is None or not self._loaded:
             raise sw.NoEpisode("no ScienceWorld episode loaded")
+        expected, gold_next = self._expert_plan() if self.expert_enabled else (None, self._gold_i)
         text = self._call(env.server.step, action)  # the bare Java step: no valid-action list
+        self._text = text
         if text.strip() == UNKNOWN_ACTION:
+            if expected is not None and action == expected:
+                # A gold action the simulator refuses (the world drifted from the one the gold
+                # path was made in): it is spent, else the expert would propose it forever.
+                self._gold_i = gold_next
             raise sw.InvalidAction(UNKNOWN_ACTION, data={"observation": text})
         self._steps += 1
         score = int(round(100 * self._call(env.server.getScore)))
@@ -297,8 +337,8 @@ class ScienceWorld(sw.Environment):
         done = completed or won or score < 0
         truncated = not done and self._step_limit is not None and self._steps >= self._step_limit
         if self.expert_enabled:
-            if self._gold_i < len(self._gold) and action == self._gold[self._gold_i]:
-                self._gold_i += 1
+            if expected is not None and action == expected:
+                self._gold_i = gold_next
             else:
                 self._deviated = True
         return sw.Step(self._obs(text), reward=reward, score=score, done=done or truncated, won=won,
@@ -315,9 +355,32 @@ class ScienceWorld(sw.Environment):
             raise sw.NoExpert("the expert is off (--no-expert)")
         if self._deviated and self._strict:
             raise sw.NoExpert("the agent left the gold path (expertMode strict)")
-        if self._gold_i >= len(self._gold):
-            return None
-        return self._gold[self._gold_i]
+        return self._expert_plan()[0]
+
+    def _expert_plan(self) -> Tuple[Optional[str], int]:
+        """The expert's next action and the gold index once it is played.
+
+        Gold paths contain the answers to the ambiguity prompts their generator met ("0"), but
+        on replay the simulator's randomness (mendelian genetics: which seeds grow where) and its
+        option order differ, so an action may be ambiguous now and not then, or the reverse.
+        While a prompt is open any other command is swallowed ("Unknown action", the prompt is
+        cancelled and the command is not run), and a number without a prompt is refused. So:
+        * a gold number while no prompt is open is skipped;
+        * an open prompt is always answered (`_pick_option`), with the gold number when one
+          comes next (it is then spent), else without moving on in the gold path (the gold
+          action was unambiguous when the path was made: the answer plays that action).
+        Gold actions the simulator refuses are skipped too (see `step`). So the expert never
+        proposes a refused action twice and always gets to the end of the gold path (`null`):
+        when the state has drifted too far, the rest may just be refused one by one."""
+        gold, i = self._gold, self._gold_i
+        options = _prompt_options(self._text)
+        if options is None:
+            while i < len(gold) and gold[i].strip().isdigit():
+                i += 1
+            return (gold[i], i + 1) if i < len(gold) else (None, i)
+        if i < len(gold) and gold[i].strip().isdigit():
+            return _pick_option(options, int(gold[i])), i + 1
+        return (_pick_option(options, 0), i) if i < len(gold) else (None, i)
 
     def close(self) -> None:
         self._loaded = False

@@ -170,3 +170,75 @@ def test_killed_parent_leaves_no_bridge_or_jvm():
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait(10)
     assert wait_gone(pids, 20) == []
+
+
+def test_pick_option_avoids_moves_that_do_nothing():
+    sys.path.insert(0, os.path.dirname(HERE))
+    import bridge as B
+
+    prompt = ("Ambiguous request: Please enter the number for the action you intended (or blank to cancel):\n"
+              "0:\tmove pea seed (in seed jar, in inventory, in agent, in greenhouse) to seed jar (in inventory, in agent, in greenhouse)\n"
+              "1:\tmove pea seed (in pea plant, in flower pot 1, in greenhouse) to seed jar (in inventory, in agent, in greenhouse)\n"
+              "2:\tmove pea seed (in pea plant, in flower pot 8, in greenhouse) to seed jar (in inventory, in agent, in greenhouse)\n")
+    options = B._prompt_options(prompt)
+    assert len(options) == 3 and options[2].startswith("move pea seed (in pea plant, in flower pot 8")
+    assert B._pick_option(options, 0) == "1"  # option 0 moves a seed into the jar it is in
+    assert B._pick_option(options, 2) == "2"  # the gold number when it does something
+    assert B._pick_option(options, 7) == "1"  # out of range: the first useful option
+    assert B._pick_option(options[:1], 0) == "0"  # nothing better: the gold number
+    assert B._prompt_options("You move the pea seed to the seed jar.") is None
+
+
+def _to_prompt(bridge):
+    """grow-plant train 0: play the gold path up to its first ambiguity prompt, where the gold
+    path's next action is its "0" (generated anew at each reset: the pot differs). Returns the
+    seed and pot of the ambiguous move, and the gold action after the "0" (focusing on it)."""
+    bridge.reset("grow-plant", "train", 0)
+    for _ in range(50):
+        text = bridge.step(bridge.expert())["observation"]["text"]
+        if text.startswith("Ambiguous request"):
+            move = text.split("\n")[1].split("\t")[1]  # move apple seed (in seed jar, ...) to flower pot 3 (in ...)
+            seed, pot = move[len("move "):].split(" (in ")[0], move.split(" to ")[1].split(" (in ")[0]
+            return seed, pot, f"focus on {seed} in {pot}"
+    raise AssertionError("no ambiguity prompt in grow-plant's gold path")
+
+
+def test_expert_answers_prompts_and_skips_what_no_longer_fits(bridge):
+    # The expert answers the open prompt with a number; played, the gold path goes on.
+    _, _, after = _to_prompt(bridge)
+    answer = bridge.expert()
+    assert answer.isdigit()
+    bridge.step(answer)
+    assert bridge.expert() == after
+    # The agent answers the prompt itself: the gold "0" has no prompt left to answer (it would
+    # be refused) and is skipped.
+    _, _, after = _to_prompt(bridge)
+    bridge.step("1")
+    assert bridge.expert() == after
+    # A prompt the gold path does not expect (the agent repeats the ambiguous move): any other
+    # command would be swallowed by it ("Unknown action"), so the expert answers it first.
+    seed, pot, after = _to_prompt(bridge)
+    bridge.step(bridge.expert())
+    assert bridge.step(f"move {seed} in seed jar to {pot}")["observation"]["text"].startswith("Ambiguous request")
+    answer = bridge.expert()
+    assert answer.isdigit()
+    assert "Unknown action" not in bridge.step(answer)["observation"]["text"]
+    assert bridge.expert() == after
+
+
+def test_refused_gold_action_is_skipped(bridge):
+    # Off the gold path into another room: a gold action the simulator now refuses is skipped,
+    # not proposed forever (lenient mode).
+    bridge.reset("grow-plant", "train", 0)
+    for a in ("open door to kitchen", "go to kitchen"):
+        assert bridge.expert() == a
+        bridge.step(a)
+    assert bridge.expert() == "look around"
+    bridge.step("open door to hallway")
+    bridge.step("go to hallway")  # the seed jar stays in the kitchen
+    bridge.step(bridge.expert())  # look around
+    assert bridge.expert() == "pick up seed jar"
+    with pytest.raises(RpcError) as e:
+        bridge.step("pick up seed jar")
+    assert e.value.code == -31001
+    assert bridge.expert() not in ("pick up seed jar", None)
