@@ -81,6 +81,7 @@ def test_step_result_and_parts(bridge):
     assert "boil" in r["taskDescription"]
     assert set(r["observation"]["parts"]) == {"look", "inventory"}
     assert r["_meta"]["variationIdx"] >= 0
+    assert r["_meta"]["goldScore"] == 100  # the generator's own run of the gold path won
     s = bridge.step("look around")
     assert s["done"] is False and s["won"] is False and s["score"] == 0
     assert "This room is called" in s["observation"]["text"]
