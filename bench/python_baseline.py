@@ -268,27 +268,60 @@ def load_prompts(policy: Policy, spec: str, model_dir: Path) -> list[tuple[str, 
     return prompts
 
 
+def load_step_cases(policy: Policy, path: str) -> list[tuple]:
+    """Step cases, one per line of `path`: {"name", "low": {"fields", "actions"}, "progress":
+    {"fields"}} -> (name, low prompt, actions, progress prompt)."""
+    cases = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [(c["name"], policy.render("low", c["low"]["fields"]), c["low"]["actions"],
+             policy.render("progress", c["progress"]["fields"])) for c in cases]
+
+
+def step_case(policy: Policy, case: tuple, max_new_tokens: int) -> dict:
+    """One agent step: a constrained `low` call (the act), then a free `progress` call."""
+    _, low, actions, prog = case
+    t0 = time.perf_counter()
+    act = policy.generate_constrained(low, actions)
+    t1 = time.perf_counter()
+    _, prog_ids = policy.complete([prog], max_new_tokens, use_stop=False)[0]
+    t2 = time.perf_counter()
+    return {"act_s": t1 - t0, "step_s": t2 - t0, "act": act, "progress": prog_ids}
+
+
 def run_steps(policy: Policy, path: str, iterations: int, warmup: int,
               max_new_tokens: int) -> dict:
-    """Agent steps: a constrained `low` call (the act) then a free `progress` call, each line of
-    `path` one step case {"name", "low": {"fields", "actions"}, "progress": {"fields"}}."""
-    cases = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    work = [(c["name"], policy.render("low", c["low"]["fields"]), c["low"]["actions"],
-             policy.render("progress", c["progress"]["fields"])) for c in cases]
+    """Times every step case of `path` `iterations` times."""
+    work = load_step_cases(policy, path)
     act_s, step_s, outputs = [], [], {}
     for it in range(warmup + iterations):
-        for name, low, actions, prog in work:
-            t0 = time.perf_counter()
-            act = policy.generate_constrained(low, actions)
-            t1 = time.perf_counter()
-            _, prog_ids = policy.complete([prog], max_new_tokens, use_stop=False)[0]
-            t2 = time.perf_counter()
+        for case in work:
+            r = step_case(policy, case, max_new_tokens)
             if it >= warmup:
-                act_s.append(t1 - t0)
-                step_s.append(t2 - t0)
-            outputs[name] = {"act": act, "progress": prog_ids}
+                act_s.append(r["act_s"])
+                step_s.append(r["step_s"])
+            outputs[case[0]] = {"act": r["act"], "progress": r["progress"]}
     return {"runner": "python_baseline", "mode": "steps", "calls": len(act_s),
             "act_ms": stats_ms(act_s), "step_ms": stats_ms(step_s), "outputs": outputs}
+
+
+def serve(policy: Policy, prompts: list[tuple[str, str]], steps: str | None,
+          max_new_tokens: int) -> int:
+    """One call per JSON line on stdin, answered with its own timing on stdout, so a harness
+    can alternate its calls with these and both meet the same machine load:
+    {"act": name} -> {"s"} (free generation, stop strings off); {"step": name} -> the step."""
+    acts = dict(prompts)
+    cases = {c[0]: c for c in load_step_cases(policy, steps)} if steps else {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        if "act" in req:
+            t0 = time.perf_counter()
+            ids = policy.complete([acts[req["act"]]], max_new_tokens, use_stop=False)[0][1]
+            out = {"s": time.perf_counter() - t0, "ids": ids}
+        else:
+            out = step_case(policy, cases[req["step"]], max_new_tokens)
+        print(json.dumps(out), flush=True)
+    return 0
 
 
 def stats_ms(xs: list[float]) -> dict:
@@ -347,6 +380,9 @@ def main() -> int:
     ap.add_argument("--steps", metavar="JSONL",
                     help="agent-step mode: each line {name, low: {fields, actions}, progress: "
                          "{fields}}; times a constrained act and act + progress")
+    ap.add_argument("--serve", action="store_true",
+                    help="answer one call per stdin line ({\"act\": name} or {\"step\": name}) "
+                         "with its timing, for a harness that alternates its calls with these")
     ap.add_argument("--check", action="store_true",
                     help="verify greedy ids against expected.json and exit")
     args = ap.parse_args()
@@ -356,12 +392,14 @@ def main() -> int:
     load_s = time.perf_counter() - t_load
     if args.check:
         return check(policy, args.model)
-    if args.steps:
+    if args.steps and not args.serve:
         print(json.dumps(run_steps(policy, args.steps, args.iterations, args.warmup,
                                    args.max_new_tokens)))
         return 0
 
     prompts = load_prompts(policy, args.prompts, args.model)
+    if args.serve:
+        return serve(policy, prompts, args.steps, args.max_new_tokens)
     b = max(1, args.batch)
     calls = [[prompts[(i + j) % len(prompts)] for j in range(b)]
              for i in range(0, len(prompts), b)]

@@ -1,8 +1,11 @@
 //! stepwire-bench: act latency (low role, ~300-token prompts, 20 greedy tokens) against the Python
-//! onnxruntime + tokenizers loop (`bench/python_baseline.py`, run as a subprocess in the same
-//! run), prefix cache on vs off, throughput at 1, 4 and 8 concurrent requests, and whole agent
-//! steps (an act constrained to ALFWorld-like admissible actions, then a progress update) against
-//! the same loop, with both sides' output tokens compared.
+//! onnxruntime + tokenizers loop (`bench/python_baseline.py`), prefix cache on vs off, throughput
+//! at 1, 4 and 8 concurrent requests, and whole agent steps (an act constrained to ALFWorld-like
+//! admissible actions, then a progress update) against the same loop.
+//!
+//! The latency comparisons alternate call by call: the Python loop runs as a long-lived process
+//! that answers one call per request, so both sides meet the same machine load (this machine is
+//! shared), and both sides' output tokens are compared.
 //!
 //!     cargo run --release -p stepwire-onnx --bin stepwire-bench -- --model models/tiny-llama
 
@@ -53,10 +56,6 @@ struct Args {
     /// Skip the Python baseline.
     #[arg(long)]
     no_python: bool,
-    /// Latency comparisons alternate stepwire and Python this many times; the ratio reported is
-    /// the median of the rounds' ratios (the machine's load moves between measurements).
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
 }
 
 const OBJECTS: &[&str] = &[
@@ -143,41 +142,6 @@ struct StepCase {
     progress: String,
 }
 
-/// Act and step latencies (ms), and each case's (act, progress) output ids.
-type StepTimes = (Vec<f64>, Vec<f64>, Vec<(Vec<u32>, Vec<u32>)>);
-
-/// Times each case's constrained act and act + progress; returns latencies (ms) and the
-/// output ids of the last pass per case.
-fn agent_steps(policy: &OnnxPolicy, cases: &[StepCase], args: &Args) -> StepTimes {
-    let cancel = CancellationToken::new();
-    let (mut act_ms, mut step_ms, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
-    for pass in 0..=args.iterations {
-        outputs.clear();
-        for c in cases {
-            let t0 = Instant::now();
-            let act = GenerateRequest {
-                admissible_actions: Some(c.actions.clone()),
-                ..GenerateRequest::new(Role::Low, c.low.clone())
-            };
-            let a = policy.generate_blocking(&act, &cancel).expect("act");
-            let t1 = Instant::now();
-            let prog = GenerateRequest {
-                max_new_tokens: Some(args.max_new_tokens),
-                stop: Some(vec![]),
-                ..GenerateRequest::new(Role::Progress, c.progress.clone())
-            };
-            let p = policy.generate_blocking(&prog, &cancel).expect("progress");
-            let t2 = Instant::now();
-            if pass > 0 {
-                act_ms.push((t1 - t0).as_secs_f64() * 1000.0);
-                step_ms.push((t2 - t0).as_secs_f64() * 1000.0);
-            }
-            outputs.push((a.token_ids, p.token_ids));
-        }
-    }
-    (act_ms, step_ms, outputs)
-}
-
 /// Output tokens and model passes (prefill + decode) of one act per case.
 fn act_passes(policy: &OnnxPolicy, cases: &[StepCase]) -> (usize, u64) {
     let cancel = CancellationToken::new();
@@ -192,12 +156,6 @@ fn act_passes(policy: &OnnxPolicy, cases: &[StepCase]) -> (usize, u64) {
     }
     let after = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
     (tokens, (after[0] - before[0]) + (after[2] - before[2]))
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn ids_of(x: &Value) -> Vec<u32> {
@@ -222,44 +180,6 @@ fn stats(mut xs: Vec<f64>) -> Stats {
 
 fn request(prompt: &str, n: u32) -> GenerateRequest {
     GenerateRequest { max_new_tokens: Some(n), stop: Some(vec![]), ..GenerateRequest::new(Role::Low, prompt) }
-}
-
-/// Sequential calls: per-call latencies (ms), total new tokens and computed prompt tokens.
-fn sequential(policy: &OnnxPolicy, prompts: &[String], args: &Args) -> (Vec<f64>, usize, usize) {
-    let cancel = CancellationToken::new();
-    for p in prompts {
-        policy.generate_blocking(&request(p, args.max_new_tokens), &cancel).expect("warmup");
-    }
-    let before = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
-    let out = sequential_timed(policy, prompts, args, &cancel);
-    let after = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
-    let d = |i: usize| (after[i] - before[i]) as f64;
-    eprintln!(
-        "  model time: prefill {:.3} ms/call, decode {:.3} ms/step",
-        d(5) / d(0).max(1.0) / 1e6,
-        d(6) / d(2).max(1.0) / 1e6
-    );
-    out
-}
-
-fn sequential_timed(
-    policy: &OnnxPolicy,
-    prompts: &[String],
-    args: &Args,
-    cancel: &CancellationToken,
-) -> (Vec<f64>, usize, usize) {
-    let mut lat = Vec::new();
-    let (mut new_tokens, mut computed) = (0, 0);
-    for _ in 0..args.iterations {
-        for p in prompts {
-            let t = Instant::now();
-            let g = policy.generate_blocking(&request(p, args.max_new_tokens), cancel).expect("generate");
-            lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            new_tokens += g.token_ids.len();
-            computed += g.prompt_tokens - g.cached_tokens;
-        }
-    }
-    (lat, new_tokens, computed)
 }
 
 /// `concurrency` threads issuing the same calls at once: calls per second.
@@ -331,10 +251,49 @@ fn python_baseline(
     run_python(cmd)
 }
 
-fn python_steps(args: &Args, root: &std::path::Path, steps_file: &std::path::Path) -> Result<Value, String> {
-    let mut cmd = python_command(args, root);
-    cmd.arg("--steps").arg(steps_file);
-    run_python(cmd)
+/// The Python loop as a long-lived process (`python_baseline.py --serve`) answering one call per
+/// request line with its own timing, so its calls can alternate with stepwire's.
+struct PyLoop {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl PyLoop {
+    fn start(
+        args: &Args,
+        root: &std::path::Path,
+        prompts: &std::path::Path,
+        steps: &std::path::Path,
+    ) -> Result<Self, String> {
+        let mut cmd = python_command(args, root);
+        cmd.arg("--serve").arg("--prompts").arg(prompts).arg("--steps").arg(steps);
+        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| format!("cannot run the Python baseline: {e}"))?;
+        let input = child.stdin.take().ok_or("no stdin")?;
+        let output = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        Ok(PyLoop { child, input, output })
+    }
+
+    fn call(&mut self, req: Value) -> Result<Value, String> {
+        use std::io::BufRead;
+        writeln!(self.input, "{req}").map_err(|e| format!("python_baseline --serve: {e}"))?;
+        let mut line = String::new();
+        self.output.read_line(&mut line).map_err(|e| format!("python_baseline --serve: {e}"))?;
+        serde_json::from_str(&line).map_err(|_| "python_baseline --serve stopped (see its stderr)".to_string())
+    }
+}
+
+impl Drop for PyLoop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Milliseconds of a Python timing field (seconds).
+fn py_ms(v: &Value, field: &str) -> f64 {
+    v[field].as_f64().unwrap_or(f64::NAN) * 1000.0
 }
 
 fn main() {
@@ -392,113 +351,7 @@ fn run(args: Args) -> Result<(), String> {
         args.threads
     );
 
-    // 1. Latency, sequential calls, alternating with the Python loop.
-    let calls = (prompts.len() * args.iterations) as f64;
-    let (mut lat_on, mut lat_off) = (Vec::new(), Vec::new());
-    let (mut tok_on, mut comp_on, mut tok_off, mut comp_off) = (0, 0, 0, 0);
-    let mut rounds: Vec<(f64, f64, f64)> = Vec::new(); // medians: on, off, python
-    let mut py_seq = None;
-    for _ in 0..args.rounds.max(1) {
-        let (on, t_on, c_on) = sequential(&cached, &prompts, &args);
-        let (off, t_off, c_off) = sequential(&uncached, &prompts, &args);
-        (tok_on, comp_on, tok_off, comp_off) = (t_on, c_on, t_off, c_off);
-        let (m_on, m_off) = (stats(on.clone()).median_ms, stats(off.clone()).median_ms);
-        lat_on.extend(on);
-        lat_off.extend(off);
-        let py = if args.no_python {
-            f64::NAN
-        } else {
-            match python_baseline(&args, &root, &file, 1) {
-                Ok(v) => {
-                    let m = v["latency_ms"]["median"].as_f64().unwrap_or(f64::NAN);
-                    py_seq = Some(v);
-                    m
-                }
-                Err(e) => {
-                    println!("(python baseline unavailable: {e})");
-                    f64::NAN
-                }
-            }
-        };
-        rounds.push((m_on, m_off, py));
-    }
-    let (s_on, s_off) = (stats(lat_on), stats(lat_off));
-    println!("\n## act latency per call (ms), {} rounds\n", rounds.len());
-    println!("| runner | median | mean | p90 | computed prompt tokens/call | new tokens/call |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    let per = calls;
-    println!(
-        "| stepwire, prefix cache on | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |",
-        s_on.median_ms,
-        s_on.mean_ms,
-        s_on.p90_ms,
-        comp_on as f64 / per,
-        tok_on as f64 / per
-    );
-    println!(
-        "| stepwire, prefix cache off | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |",
-        s_off.median_ms,
-        s_off.mean_ms,
-        s_off.p90_ms,
-        comp_off as f64 / per,
-        tok_off as f64 / per
-    );
-    if let Some(v) = &py_seq {
-        let l = &v["latency_ms"];
-        println!(
-            "| python onnxruntime loop (last round) | {} | {} | {} | {} | {:.1} |",
-            l["median"],
-            l["mean"],
-            l["p90"],
-            v["prompt_tokens_mean"],
-            v["new_tokens_total"].as_f64().unwrap_or(0.0) / v["calls"].as_f64().unwrap_or(1.0)
-        );
-    }
-    println!(
-        "\nprefix cache: {:.2}x lower median latency, {:.1}x fewer computed prompt tokens",
-        s_off.median_ms / s_on.median_ms,
-        comp_off as f64 / comp_on.max(1) as f64
-    );
-    if py_seq.is_some() {
-        let on: Vec<f64> = rounds.iter().map(|r| r.2 / r.0).collect();
-        let off: Vec<f64> = rounds.iter().map(|r| r.2 / r.1).collect();
-        println!(
-            "vs python, median of the rounds' ratios: {:.2}x with the prefix cache, {:.2}x without (rounds: {})",
-            median(&on),
-            median(&off),
-            on.iter().map(|r| format!("{r:.2}x")).collect::<Vec<_>>().join(", ")
-        );
-    }
-
-    // 2. Throughput with concurrent requests.
-    println!("\n## throughput (calls/s, {} calls per run)\n", prompts.len() * args.iterations);
-    println!("| concurrency | stepwire (batched) | vs sequential | decode rows/step (mean) | prefill ms/call | decode ms/step |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    let mut base = 0.0;
-    for c in [1usize, 4, 8] {
-        let before = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
-        let (cps, _) = concurrent(&cached, &prompts, &args, c);
-        let after = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
-        let d = |i: usize| (after[i] - before[i]) as f64;
-        let rows_per_step = d(3) / d(2).max(1.0);
-        let prefill_ms = d(5) / d(0).max(1.0) / 1e6;
-        let step_ms = d(6) / d(2).max(1.0) / 1e6;
-        if c == 1 {
-            base = cps;
-        }
-        println!("| {c} | {cps:.1} | {:.2}x | {rows_per_step:.2} | {prefill_ms:.3} | {step_ms:.3} |", cps / base);
-    }
-    if !args.no_python {
-        if let (Some(v1), Ok(v8)) = (&py_seq, python_baseline(&args, &root, &file, 8)) {
-            println!(
-                "\npython loop calls/s: {} sequential, {} at concurrency 8 (threads sharing one session)",
-                v1["calls_per_s"], v8["calls_per_s"]
-            );
-        }
-    }
-    let _ = std::fs::remove_file(&file);
-
-    // 3. Whole agent steps: a constrained act, then a progress update.
+    // The step cases and their file (the Python loop reads it too).
     let cases: Vec<StepCase> = (0..8)
         .map(|i| {
             let low = cached.render(Role::Low, &low_fields(i).into_iter().collect::<Fields<'_>>());
@@ -522,67 +375,169 @@ fn run(args: Args) -> Result<(), String> {
             writeln!(f, "{line}").map_err(|e| e.to_string())?;
         }
     }
-    let (mut act_on, mut step_on, mut act_off, mut step_off) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut ratios: Vec<(f64, f64)> = Vec::new();
-    let mut outs = Vec::new();
-    let mut py_steps: Option<Value> = None;
-    for _ in 0..args.rounds.max(1) {
-        let (a, st, o) = agent_steps(&cached, &cases, &args);
-        let (a_off, st_off, _) = agent_steps(&uncached, &cases, &args);
-        let (ma, ms) = (stats(a.clone()).median_ms, stats(st.clone()).median_ms);
-        act_on.extend(a);
-        step_on.extend(st);
-        act_off.extend(a_off);
-        step_off.extend(st_off);
-        outs = o;
-        if !args.no_python {
-            match python_steps(&args, &root, &steps_file) {
-                Ok(v) => {
-                    let f = |x: &Value| x.as_f64().unwrap_or(f64::NAN);
-                    ratios.push((f(&v["act_ms"]["median"]) / ma, f(&v["step_ms"]["median"]) / ms));
-                    py_steps = Some(v);
-                }
-                Err(e) => println!("(python baseline unavailable: {e})"),
+    let mut py = if args.no_python { None } else { Some(PyLoop::start(&args, &root, &file, &steps_file)?) };
+    let cancel = CancellationToken::new();
+
+    // 1. Act latency, one call at a time: stepwire with and without the prefix cache and the
+    // Python loop, call after call.
+    let (mut on, mut off, mut pyl) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut comp_on, mut comp_off, mut new_tokens) = (0usize, 0usize, 0usize);
+    let mut same = true;
+    let before = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+    for pass in 0..=args.iterations {
+        for (i, p) in prompts.iter().enumerate() {
+            let t = Instant::now();
+            let g = cached.generate_blocking(&request(p, args.max_new_tokens), &cancel).map_err(|e| e.to_string())?;
+            let a = t.elapsed().as_secs_f64() * 1000.0;
+            let t = Instant::now();
+            let g_off =
+                uncached.generate_blocking(&request(p, args.max_new_tokens), &cancel).map_err(|e| e.to_string())?;
+            let b = t.elapsed().as_secs_f64() * 1000.0;
+            let r = py.as_mut().map(|py| py.call(json!({"act": format!("low{i}")}))).transpose()?;
+            if pass == 0 {
+                continue; // warm-up
+            }
+            on.push(a);
+            off.push(b);
+            comp_on += g.prompt_tokens - g.cached_tokens;
+            comp_off += g_off.prompt_tokens - g_off.cached_tokens;
+            new_tokens += g.token_ids.len();
+            if let Some(r) = r {
+                pyl.push(py_ms(&r, "s"));
+                same &= ids_of(&r["ids"]) == g.token_ids;
+            }
+        }
+    }
+    let after = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+    let d = |i: usize| (after[i] - before[i]) as f64;
+    let calls = on.len() as f64;
+    let (s_on, s_off, s_py) = (stats(on), stats(off), stats(pyl));
+    println!("\n## act latency per call (ms), stepwire and Python alternating call by call\n");
+    println!(
+        "stepwire model time: prefill {:.3} ms/call, decode {:.3} ms/step",
+        d(5) / d(0).max(1.0) / 1e6,
+        d(6) / d(2).max(1.0) / 1e6
+    );
+    println!("\n| runner | median | mean | p90 | computed prompt tokens/call | new tokens/call |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let row = |name: &str, s: &Stats, computed: f64| {
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {computed:.1} | {:.1} |",
+            s.median_ms,
+            s.mean_ms,
+            s.p90_ms,
+            new_tokens as f64 / calls
+        )
+    };
+    row("stepwire, prefix cache on", &s_on, comp_on as f64 / calls);
+    row("stepwire, prefix cache off", &s_off, comp_off as f64 / calls);
+    if py.is_some() {
+        row("python onnxruntime loop", &s_py, lens.iter().sum::<usize>() as f64 / lens.len().max(1) as f64);
+    }
+    println!(
+        "\nprefix cache: {:.2}x lower median latency, {:.1}x fewer computed prompt tokens",
+        s_off.median_ms / s_on.median_ms,
+        comp_off as f64 / comp_on.max(1) as f64
+    );
+    if py.is_some() {
+        println!(
+            "vs python (medians): {:.2}x with the prefix cache, {:.2}x without; output tokens identical: {}",
+            s_py.median_ms / s_on.median_ms,
+            s_py.median_ms / s_off.median_ms,
+            if same { "yes" } else { "NO" }
+        );
+    }
+
+    // 2. Throughput with concurrent requests.
+    println!("\n## throughput (calls/s, {} calls per run)\n", prompts.len() * args.iterations);
+    println!("| concurrency | stepwire (batched) | vs sequential | decode rows/step (mean) | prefill ms/call | decode ms/step |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut base = 0.0;
+    for c in [1usize, 4, 8] {
+        let before = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+        let (cps, _) = concurrent(&cached, &prompts, &args, c);
+        let after = cached.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
+        let d = |i: usize| (after[i] - before[i]) as f64;
+        let rows_per_step = d(3) / d(2).max(1.0);
+        let prefill_ms = d(5) / d(0).max(1.0) / 1e6;
+        let step_ms = d(6) / d(2).max(1.0) / 1e6;
+        if c == 1 {
+            base = cps;
+        }
+        println!("| {c} | {cps:.1} | {:.2}x | {rows_per_step:.2} | {prefill_ms:.3} | {step_ms:.3} |", cps / base);
+    }
+    if !args.no_python {
+        if let (Ok(v1), Ok(v8)) = (python_baseline(&args, &root, &file, 1), python_baseline(&args, &root, &file, 8)) {
+            println!(
+                "\npython loop calls/s: {} sequential, {} at concurrency 8 (threads sharing one session)",
+                v1["calls_per_s"], v8["calls_per_s"]
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+
+    // 3. Whole agent steps: a constrained act, then a progress update, alternating likewise.
+    let step = |policy: &OnnxPolicy, c: &StepCase| -> Result<(f64, f64, Vec<u32>, Vec<u32>), String> {
+        let t0 = Instant::now();
+        let act = GenerateRequest {
+            admissible_actions: Some(c.actions.clone()),
+            ..GenerateRequest::new(Role::Low, c.low.clone())
+        };
+        let a = policy.generate_blocking(&act, &cancel).map_err(|e| e.to_string())?;
+        let t1 = Instant::now();
+        let prog = GenerateRequest {
+            max_new_tokens: Some(args.max_new_tokens),
+            stop: Some(vec![]),
+            ..GenerateRequest::new(Role::Progress, c.progress.clone())
+        };
+        let p = policy.generate_blocking(&prog, &cancel).map_err(|e| e.to_string())?;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Ok((ms(t1 - t0), ms(t1.elapsed() + (t1 - t0)), a.token_ids, p.token_ids))
+    };
+    let (mut act_on, mut step_on, mut act_off, mut step_off, mut act_py, mut step_py) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut same = true;
+    for pass in 0..=args.iterations {
+        for c in &cases {
+            let (a, st, act_ids, prog_ids) = step(&cached, c)?;
+            let (a_off, st_off, _, _) = step(&uncached, c)?;
+            let r = py.as_mut().map(|py| py.call(json!({"step": c.name}))).transpose()?;
+            if pass == 0 {
+                continue;
+            }
+            act_on.push(a);
+            step_on.push(st);
+            act_off.push(a_off);
+            step_off.push(st_off);
+            if let Some(r) = r {
+                act_py.push(py_ms(&r, "act_s"));
+                step_py.push(py_ms(&r, "step_s"));
+                same &= ids_of(&r["act"]) == act_ids && ids_of(&r["progress"]) == prog_ids;
             }
         }
     }
     let (act_tokens, act_passes) = act_passes(&cached, &cases);
     println!(
-        "\n## agent step: act constrained to {}..{} admissible actions, then progress ({} greedy tokens), {} rounds\n",
+        "\n## agent step: act constrained to {}..{} admissible actions, then progress ({} greedy tokens)\n",
         cases.iter().map(|c| c.actions.len()).min().unwrap_or(0),
         cases.iter().map(|c| c.actions.len()).max().unwrap_or(0),
-        args.max_new_tokens,
-        args.rounds.max(1)
+        args.max_new_tokens
     );
     println!("| runner | act median | act p90 | step (act + progress) median | step p90 |");
     println!("| --- | --- | --- | --- | --- |");
-    let (a_on, s_on, a_off, s_off) = (stats(act_on), stats(step_on), stats(act_off), stats(step_off));
-    println!(
-        "| stepwire, prefix cache on | {:.3} | {:.3} | {:.3} | {:.3} |",
-        a_on.median_ms, a_on.p90_ms, s_on.median_ms, s_on.p90_ms
-    );
-    println!(
-        "| stepwire, prefix cache off | {:.3} | {:.3} | {:.3} | {:.3} |",
-        a_off.median_ms, a_off.p90_ms, s_off.median_ms, s_off.p90_ms
-    );
-    if let Some(v) = &py_steps {
-        let (pa, ps) = (&v["act_ms"], &v["step_ms"]);
+    let row = |name: &str, a: &Stats, s: &Stats| {
+        println!("| {name} | {:.3} | {:.3} | {:.3} | {:.3} |", a.median_ms, a.p90_ms, s.median_ms, s.p90_ms)
+    };
+    let (a_on, s_on) = (stats(act_on), stats(step_on));
+    row("stepwire, prefix cache on", &a_on, &s_on);
+    row("stepwire, prefix cache off", &stats(act_off), &stats(step_off));
+    if py.is_some() {
+        let (a_py, s_py) = (stats(act_py), stats(step_py));
+        row("python onnxruntime loop", &a_py, &s_py);
         println!(
-            "| python onnxruntime loop (last round) | {} | {} | {} | {} |",
-            pa["median"], pa["p90"], ps["median"], ps["p90"]
-        );
-        let same = cases.iter().zip(&outs).all(|(c, (a, p))| {
-            let o = &v["outputs"][&c.name];
-            ids_of(&o["act"]) == *a && ids_of(&o["progress"]) == *p
-        });
-        let act: Vec<f64> = ratios.iter().map(|r| r.0).collect();
-        let step: Vec<f64> = ratios.iter().map(|r| r.1).collect();
-        println!(
-            "\nvs python, median of the rounds' ratios: act {:.2}x, whole step {:.2}x (rounds: {}); output tokens \
-             identical: {}",
-            median(&act),
-            median(&step),
-            ratios.iter().map(|r| format!("{:.2}x/{:.2}x", r.0, r.1)).collect::<Vec<_>>().join(", "),
+            "\nvs python (medians): act {:.2}x, whole step {:.2}x; output tokens identical: {}",
+            a_py.median_ms / a_on.median_ms,
+            s_py.median_ms / s_on.median_ms,
             if same { "yes" } else { "NO" }
         );
     }
@@ -591,6 +546,7 @@ fn run(args: Args) -> Result<(), String> {
         act_tokens as f64 / cases.len() as f64,
         act_passes as f64 / cases.len() as f64
     );
+    drop(py);
     let _ = std::fs::remove_file(&steps_file);
     Ok(())
 }
