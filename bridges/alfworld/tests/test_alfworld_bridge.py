@@ -1,7 +1,6 @@
 """The ALFWorld bridge as a real subprocess over real pipes."""
 
 import os
-import signal
 import sys
 
 import pytest
@@ -9,11 +8,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(REPO, "bridges"))
-from replay_check import BridgeClient, RpcError, play_expert  # noqa: E402
+from bridge_testing import bridge_command, started, survivors_of_a_killed_bridge  # noqa: E402
+from replay_check import RpcError, play_expert  # noqa: E402
 
-PY = os.path.join(REPO, ".venv", "bin", "python") if os.path.exists(os.path.join(REPO, ".venv", "bin", "python")) \
-    else sys.executable
-CMD = [PY, os.path.join(REPO, "bridges", "alfworld", "bridge.py")]
+CMD = bridge_command("alfworld")
 DATA = os.environ.get("ALFWORLD_DATA") or os.path.join(REPO, ".cache", "alfworld")
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(DATA, "json_2.1.1")),
@@ -22,10 +20,7 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(DATA, "json_2.1.1
 
 @pytest.fixture(scope="module")
 def bridge():
-    c = BridgeClient(CMD)
-    c.initialize()
-    yield c
-    assert c.close() == 0
+    yield from started(CMD)
 
 
 def test_tasks_have_the_real_game_counts(bridge):
@@ -80,20 +75,5 @@ def test_seeded_reset_repeats(bridge):
 
 
 def test_killed_bridge_leaves_no_child():
-    c = BridgeClient(CMD, start_new_session=True)
-    c.initialize()
-    c.reset("alfworld", "valid_unseen", 0)
-    pid = c.proc.pid
-    os.kill(pid, signal.SIGKILL)
-    c.proc.wait(10)
     # the whole session the bridge led is gone (no planner or other helper left behind)
-    left = [d for d in os.listdir("/proc") if d.isdigit() and _sid(int(d)) == pid]
-    assert left == []
-
-
-def _sid(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[4])
-    except (OSError, IndexError, ValueError):
-        return None
+    assert survivors_of_a_killed_bridge(CMD, "alfworld", "valid_unseen", 0) == []

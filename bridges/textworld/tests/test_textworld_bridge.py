@@ -1,7 +1,6 @@
 """The TextWorld bridge as a real subprocess over real pipes."""
 
 import os
-import signal
 import sys
 
 import pytest
@@ -11,12 +10,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(REPO, "bridges"))
 sys.path.insert(0, os.path.join(REPO, "bridges", "textworld"))
 import games as twgames  # noqa: E402
-from replay_check import BridgeClient, RpcError, play_expert  # noqa: E402
+from bridge_testing import bridge_command, started, survivors_of_a_killed_bridge  # noqa: E402
+from replay_check import RpcError, play_expert  # noqa: E402
 
-PY = os.path.join(REPO, ".venv", "bin", "python") if os.path.exists(os.path.join(REPO, ".venv", "bin", "python")) \
-    else sys.executable
 GAMES = twgames.default_games_dir()
-CMD = [PY, os.path.join(REPO, "bridges", "textworld", "bridge.py"), "--games", GAMES]
+CMD = bridge_command("textworld", "--games", GAMES)
 
 pytestmark = pytest.mark.skipif(not any(twgames.list_games(GAMES, f) for f in twgames.FAMILIES),
                                 reason="no TextWorld games: run scripts/setup.sh (scripts/make-textworld-games.py)")
@@ -24,10 +22,7 @@ pytestmark = pytest.mark.skipif(not any(twgames.list_games(GAMES, f) for f in tw
 
 @pytest.fixture(scope="module")
 def bridge():
-    c = BridgeClient(CMD)
-    c.initialize()
-    yield c
-    assert c.close() == 0
+    yield from started(CMD)
 
 
 def test_tasks_are_families(bridge):
@@ -75,19 +70,4 @@ def test_seeded_reset_repeats(bridge):
 
 
 def test_killed_bridge_leaves_no_child():
-    c = BridgeClient(CMD, start_new_session=True)
-    c.initialize()
-    c.reset("cooking", "train", 1)
-    pid = c.proc.pid
-    os.kill(pid, signal.SIGKILL)
-    c.proc.wait(10)
-    left = [d for d in os.listdir("/proc") if d.isdigit() and _sid(int(d)) == pid]
-    assert left == []
-
-
-def _sid(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[4])
-    except (OSError, IndexError, ValueError):
-        return None
+    assert survivors_of_a_killed_bridge(CMD, "cooking", "train", 1) == []
