@@ -11,11 +11,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(REPO, "bridges"))
+from bridge_testing import PYTHON as PY, bridge_command, started  # noqa: E402
 from replay_check import BridgeClient, RpcError, play_expert  # noqa: E402
 
-PY = os.path.join(REPO, ".venv", "bin", "python") if os.path.exists(os.path.join(REPO, ".venv", "bin", "python")) \
-    else sys.executable
-CMD = [PY, os.path.join(REPO, "bridges", "scienceworld", "bridge.py"), "--jvm-heap", "1g"]
+CMD = bridge_command("scienceworld", "--jvm-heap", "1g")
 
 
 def children(pid):
@@ -49,10 +48,7 @@ def wait_gone(pids, timeout=15.0):
 
 @pytest.fixture(scope="module")
 def bridge():
-    c = BridgeClient(CMD)
-    c.initialize()
-    yield c
-    assert c.close() == 0
+    yield from started(CMD)
 
 
 def test_capabilities_and_tasks(bridge):
