@@ -64,6 +64,8 @@ impl Decoder {
     /// [`last_logits`](crate::last_logits)); a graph without the usual LM head, or a rewrite ONNX
     /// Runtime refuses, is loaded as it is.
     pub fn load(path: &Path, opts: SessionOptions) -> Result<Self> {
+        // A missing or unloadable library is reported as itself, not as a refused rewrite.
+        ortlib::environment()?;
         let model_err = |m: String| OnnxError::model(path, m);
         let bytes = std::fs::read(path).map_err(|e| model_err(format!("cannot read: {e}")))?;
         let rewritten = match last_logits::rewrite(&bytes) {
