@@ -16,8 +16,9 @@ For each model directory (models/tiny-llama, models/tiny-qwen2) this script:
 
 Usage (from the repository root, in a venv with requirements/models.txt + onnxruntime):
 
-    python scripts/build-test-models.py            # all models
+    python scripts/build-test-models.py            # the committed fixtures
     python scripts/build-test-models.py --only tiny-llama
+    python scripts/build-test-models.py --only bench-llama   # .cache/models/bench-llama, for benchmarks
 
 The script is deterministic: running it again rewrites identical token ids (and, on the same
 package versions, identical files).
@@ -428,10 +429,9 @@ def wrap_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
 # Models
 # --------------------------------------------------------------------------------------------
 
-def make_config(kind: str, vocab: int):
+def make_config(kind: str, vocab: int, sizes: dict):
     common = dict(
-        vocab_size=vocab, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+        vocab_size=vocab, **sizes, max_position_embeddings=1024,
         rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True,
         bos_token_id=1, eos_token_id=2, pad_token_id=3, torch_dtype="float32",
     )
@@ -444,8 +444,8 @@ def make_config(kind: str, vocab: int):
     die(f"unknown model kind {kind}")
 
 
-def make_model(kind: str, vocab: int, init_std: float, seed: int):
-    config, cls = make_config(kind, vocab)
+def make_model(kind: str, vocab: int, init_std: float, seed: int, sizes: dict):
+    config, cls = make_config(kind, vocab, sizes)
     torch.manual_seed(seed)
     model = cls(config)
     # Random init at std 0.02 gives near-uniform logits in so small a model, and greedy decoding
@@ -619,11 +619,21 @@ def manifest_text() -> str:
 # Build one model directory
 # --------------------------------------------------------------------------------------------
 
+# Layer sizes: the committed fixtures stay a few MB; `bench-llama` has the hidden size and depth of
+# the reference design's benchmark model (hidden 256, 4 layers; 3.6 M parameters with this vocabulary), built
+# into .cache/models for benchmarks only (`--only bench-llama`), never committed.
+TINY = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2)
+BENCH = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=8,
+             num_key_value_heads=4)
+
 MODELS = {
-    # name: (kind, init std)
-    "tiny-llama": ("llama", 0.25),
-    "tiny-qwen2": ("qwen2", 0.25),
+    # name: (kind, init std, sizes, output folder)
+    "tiny-llama": ("llama", 0.25, TINY, MODELS_DIR),
+    "tiny-qwen2": ("qwen2", 0.25, TINY, MODELS_DIR),
+    "bench-llama": ("llama", 0.25, BENCH, REPO / ".cache" / "models"),
 }
+DEFAULT_MODELS = ["tiny-llama", "tiny-qwen2"]
 
 
 def sha256(path: Path) -> str:
@@ -631,7 +641,7 @@ def sha256(path: Path) -> str:
 
 
 def build_model(name: str, tok: Tokenizer, workdir: Path) -> dict:
-    kind, init_std = MODELS[name]
+    kind, init_std, sizes, models_dir = MODELS[name]
     t0 = time.time()
     print(f"[{name}] building {kind} model (init std {init_std})", flush=True)
     hf_tok = wrap_tokenizer(tok)
@@ -660,7 +670,7 @@ def build_model(name: str, tok: Tokenizer, workdir: Path) -> dict:
     # (so that float noise between runtimes, thread counts or batch shapes cannot flip a token).
     for attempt in range(MAX_SEED_TRIES):
         seed = SEED + 1000 * attempt
-        model = make_model(kind, vocab, init_std, seed)
+        model = make_model(kind, vocab, init_std, seed, sizes)
         singles_out, batch_out, gaps, why = {}, {}, [], None
         for pname, _, _ in PROMPTS:
             ids = prompt_ids[pname]
@@ -760,7 +770,7 @@ def build_model(name: str, tok: Tokenizer, workdir: Path) -> dict:
           f"smallest top-1/top-2 logit gap {min(margins):.4f})", flush=True)
 
     # Write the directory.
-    out_dir = MODELS_DIR / name
+    out_dir = models_dir / name
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("model.onnx", "model.onnx_data", "tokenizer.json", "config.json",
                   "generation_config.json", "stepwire.toml", "expected.json", "io.json"):
@@ -829,7 +839,7 @@ def main() -> None:
     ap.add_argument("--keep-workdir", action="store_true",
                     help="keep the temporary PyTorch checkpoints and raw exports")
     args = ap.parse_args()
-    names = args.only or list(MODELS)
+    names = args.only or DEFAULT_MODELS
 
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
