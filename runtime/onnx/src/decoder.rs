@@ -162,6 +162,13 @@ fn build_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Result<(Ses
     builder = builder
         .with_intra_op_spinning(opts.spinning)
         .map_err(|e| model_err(format!("cannot set intra-op spinning: {e}")))?;
+    // The model is committed from memory, so ONNX Runtime needs to be told where its external
+    // data (`model.onnx_data`, which Optimum writes for models over 2 GB) lives.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        builder = builder
+            .with_config_entry("session.model_external_initializers_file_folder_path", dir.to_string_lossy())
+            .map_err(|e| model_err(format!("cannot set the external data folder: {e}")))?;
+    }
     let (mut builder, device) = device::apply(builder, opts.device);
     let session = builder.commit_from_memory(bytes).map_err(|e| {
         model_err(format!("not a loadable ONNX model ({e}); re-export it with Optimum (text-generation-with-past)"))

@@ -131,3 +131,41 @@ fn concurrent_batched_requests_match_expected() {
         assert!(max_rows > 1, "requests were never decoded together");
     }
 }
+
+/// A model whose weights are in a separate `model.onnx_data` file (as Optimum writes models over
+/// 2 GB) loads from another directory and gives the same tokens.
+#[test]
+fn model_with_external_data_matches_expected() {
+    use onnx_protobuf::tensor_proto::DataLocation;
+    use onnx_protobuf::{Message, ModelProto, StringStringEntryProto};
+
+    init_logs();
+    let src = &fixtures()[0];
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["tokenizer.json", "stepwire.toml"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut model = ModelProto::parse_from_bytes(&std::fs::read(src.join("model.onnx")).unwrap()).unwrap();
+    let mut data = Vec::new();
+    for t in model.graph.as_mut().unwrap().initializer.iter_mut().filter(|t| !t.raw_data.is_empty()) {
+        let entry = |k: &str, v: String| {
+            let mut e = StringStringEntryProto::new();
+            e.key = k.into();
+            e.value = v;
+            e
+        };
+        t.external_data = vec![
+            entry("location", "model.onnx_data".into()),
+            entry("offset", data.len().to_string()),
+            entry("length", t.raw_data.len().to_string()),
+        ];
+        data.append(&mut t.raw_data);
+        t.data_location = DataLocation::EXTERNAL.into();
+    }
+    assert!(!data.is_empty());
+    std::fs::write(dir.path().join("model.onnx_data"), data).unwrap();
+    std::fs::write(dir.path().join("model.onnx"), model.write_to_bytes().unwrap()).unwrap();
+
+    let policy = OnnxPolicy::load(dir.path(), LoadOptions::default()).unwrap();
+    check_policy(&policy, &expected(src), true);
+}
