@@ -142,17 +142,23 @@ struct StepCase {
     progress: String,
 }
 
+impl StepCase {
+    /// The act: the low role constrained to the case's admissible actions.
+    fn act_request(&self) -> GenerateRequest {
+        GenerateRequest {
+            admissible_actions: Some(self.actions.clone()),
+            ..GenerateRequest::new(Role::Low, self.low.clone())
+        }
+    }
+}
+
 /// Output tokens and model passes (prefill + decode) of one act per case.
 fn act_passes(policy: &OnnxPolicy, cases: &[StepCase]) -> (usize, u64) {
     let cancel = CancellationToken::new();
     let before = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
     let mut tokens = 0;
     for c in cases {
-        let act = GenerateRequest {
-            admissible_actions: Some(c.actions.clone()),
-            ..GenerateRequest::new(Role::Low, c.low.clone())
-        };
-        tokens += policy.generate_blocking(&act, &cancel).expect("act").token_ids.len();
+        tokens += policy.generate_blocking(&c.act_request(), &cancel).expect("act").token_ids.len();
     }
     let after = policy.stats(Role::Low).map(|s| s.snapshot()).unwrap_or_default();
     (tokens, (after[0] - before[0]) + (after[2] - before[2]))
@@ -479,11 +485,7 @@ fn run(args: Args) -> Result<(), String> {
     // 3. Whole agent steps: a constrained act, then a progress update, alternating likewise.
     let step = |policy: &OnnxPolicy, c: &StepCase| -> Result<(f64, f64, Vec<u32>, Vec<u32>), String> {
         let t0 = Instant::now();
-        let act = GenerateRequest {
-            admissible_actions: Some(c.actions.clone()),
-            ..GenerateRequest::new(Role::Low, c.low.clone())
-        };
-        let a = policy.generate_blocking(&act, &cancel).map_err(|e| e.to_string())?;
+        let a = policy.generate_blocking(&c.act_request(), &cancel).map_err(|e| e.to_string())?;
         let t1 = Instant::now();
         let prog = GenerateRequest {
             max_new_tokens: Some(args.max_new_tokens),
@@ -492,7 +494,7 @@ fn run(args: Args) -> Result<(), String> {
         };
         let p = policy.generate_blocking(&prog, &cancel).map_err(|e| e.to_string())?;
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        Ok((ms(t1 - t0), ms(t1.elapsed() + (t1 - t0)), a.token_ids, p.token_ids))
+        Ok((ms(t1 - t0), ms(t0.elapsed()), a.token_ids, p.token_ids))
     };
     let (mut act_on, mut step_on, mut act_off, mut step_off, mut act_py, mut step_py) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
