@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 use crate::device::{self, Device};
 use crate::error::{OnnxError, Result};
 use crate::kv::Kv;
-use crate::{last_logits, ortlib};
+use crate::{graph, ortlib};
 
 /// Shapes and names discovered from the model's input metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,9 @@ pub struct SessionOptions {
     pub intra_threads: usize,
     /// Let idle intra-op threads spin (lower latency on dedicated cores, much worse on busy ones).
     pub spinning: bool,
+    /// Load the graph exactly as exported, without the load-time rewrites of [`graph`](crate::graph)
+    /// (to compare against, or to rule them out when a model misbehaves).
+    pub keep_graph: bool,
 }
 
 /// A loaded decoder session.
@@ -44,6 +47,8 @@ pub struct Decoder {
     pub device: Device,
     /// Whether `logits` was rewritten to cover the last position only.
     pub last_position_logits: bool,
+    /// What folding the shape arithmetic did, when the rewritten graph is the one loaded.
+    pub shape_fold: Option<graph::shape_fold::Report>,
     past_names: Vec<String>,
     present_names: Vec<String>,
 }
@@ -60,30 +65,22 @@ pub struct Forward {
 impl Decoder {
     /// Loads `path` and checks its inputs and outputs.
     ///
-    /// The graph is first rewritten to compute `logits` for the last position only (see
-    /// [`last_logits`](crate::last_logits)); a graph without the usual LM head, or a rewrite ONNX
-    /// Runtime refuses, is loaded as it is.
+    /// The graph is first rewritten at load (see [`graph`](crate::graph)): `logits` for the last
+    /// position only, and the export's shape arithmetic folded. A rewrite ONNX Runtime refuses
+    /// is dropped and the model loaded as it is.
     pub fn load(path: &Path, opts: SessionOptions) -> Result<Self> {
         // A missing or unloadable library is reported as itself, not as a refused rewrite.
         ortlib::environment()?;
         let model_err = |m: String| OnnxError::model(path, m);
         let bytes = std::fs::read(path).map_err(|e| model_err(format!("cannot read: {e}")))?;
-        let rewritten = match last_logits::rewrite(&bytes) {
-            Ok(b) => match build_session(path, &b, opts) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    warn!(path = %path.display(), "the last-position logits rewrite did not load ({e}); using the model as it is");
-                    None
-                }
-            },
-            Err(why) => {
-                debug!(path = %path.display(), "logits stay per position: {why}");
-                None
-            }
-        };
-        let last_position_logits = rewritten.is_some();
+        let rewritten = if opts.keep_graph { None } else { rewritten_session(path, &bytes, opts) };
+        let last_position_logits = rewritten.as_ref().is_some_and(|(_, r)| r.last_position_logits);
+        let shape_fold = rewritten.as_ref().and_then(|(_, r)| r.shape_fold);
+        if let Some(report) = shape_fold {
+            debug!(path = %path.display(), ?report, "shape arithmetic folded");
+        }
         let (session, device) = match rewritten {
-            Some(s) => s,
+            Some((s, _)) => s,
             None => build_session(path, &bytes, opts)?,
         };
         let spec = discover(&session).map_err(model_err)?;
@@ -93,7 +90,16 @@ impl Decoder {
             .collect();
         let present_names =
             (0..spec.num_layers).flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")]).collect();
-        Ok(Decoder { session, spec, path: path.to_path_buf(), device, last_position_logits, past_names, present_names })
+        Ok(Decoder {
+            session,
+            spec,
+            path: path.to_path_buf(),
+            device,
+            last_position_logits,
+            shape_fold,
+            past_names,
+            present_names,
+        })
     }
 
     /// An empty cache (`[batch, kv_heads, 0, head_dim]`) for a first pass.
@@ -144,6 +150,20 @@ impl Decoder {
             tensors.push(t);
         }
         Ok(Forward { last_logits, vocab, kv: Kv { tensors, batch, len: past.len + seq } })
+    }
+}
+
+/// A session for the rewritten graph, or `None` (logged) when the rewrite does not apply or ONNX
+/// Runtime refuses it.
+fn rewritten_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Option<((Session, Device), graph::Rewritten)> {
+    let rewritten =
+        graph::rewrite(bytes).map_err(|why| debug!(path = %path.display(), "graph not rewritten: {why}")).ok()?;
+    match build_session(path, &rewritten.bytes, opts) {
+        Ok(session) => Some((session, rewritten)),
+        Err(e) => {
+            warn!(path = %path.display(), "the rewritten graph did not load ({e}); using the model as it is");
+            None
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! [`ProgressPolicy`](stepwire_sdk::policy::ProgressPolicy).
 //!
 //! Inside: a manifest ([`manifest`]), the tokenizer ([`tokenize`]), the Optimum decoder
-//! ([`decoder`], with the [`last_logits`] rewrite) and its key/value cache ([`kv`]), per-request decoding state ([`sequence`],
+//! ([`decoder`], with load-time [`graph`] rewrites) and its key/value cache ([`kv`]), per-request decoding state ([`sequence`],
 //! [`sampling`], [`trie`]), a worker that batches requests ([`engine`]) and reuses template
 //! prefixes ([`prefix_cache`]).
 
@@ -14,8 +14,8 @@ pub mod decoder;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod graph;
 pub mod kv;
-pub mod last_logits;
 pub mod manifest;
 pub mod ortlib;
 pub mod policy;

@@ -36,6 +36,8 @@ pub struct LoadOptions {
     pub spinning: bool,
     /// Compute each template's fixed prefix once and reuse its cache.
     pub prefix_cache: bool,
+    /// Load the graph exactly as exported, without load-time rewrites.
+    pub keep_graph: bool,
     pub batch: BatchOptions,
 }
 
@@ -46,6 +48,7 @@ impl Default for LoadOptions {
             intra_threads: 0,
             spinning: false,
             prefix_cache: true,
+            keep_graph: false,
             batch: BatchOptions::default(),
         }
     }
@@ -121,8 +124,12 @@ impl OnnxPolicy {
             .and_then(|d| d.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "onnx".into());
-        let session =
-            SessionOptions { device: opts.device, intra_threads: opts.intra_threads, spinning: opts.spinning };
+        let session = SessionOptions {
+            device: opts.device,
+            intra_threads: opts.intra_threads,
+            spinning: opts.spinning,
+            keep_graph: opts.keep_graph,
+        };
         let mut engines = Vec::new();
         let mut roles = BTreeMap::new();
         for (mi, files) in manifest.models.iter().enumerate() {

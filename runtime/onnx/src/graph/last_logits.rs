@@ -11,7 +11,7 @@
 //! does not match is left as it is, and the decoder reads the last row of the full logits.
 
 use onnx_protobuf::tensor_proto::DataType;
-use onnx_protobuf::{GraphProto, Message, ModelProto, NodeProto, TensorProto};
+use onnx_protobuf::{GraphProto, ModelProto, NodeProto, TensorProto};
 
 /// Ops that keep the position axis as it is, between the LM head and `logits`.
 const ELEMENTWISE: &[&str] = &["Div", "Mul", "Tanh", "Add", "Sub", "Cast", "Identity"];
@@ -22,9 +22,8 @@ const STARTS: &str = "stepwire/last_position/starts";
 const ENDS: &str = "stepwire/last_position/ends";
 const AXES: &str = "stepwire/last_position/axes";
 
-/// The rewritten model, or why the graph was left as it is.
-pub fn rewrite(model_bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut model = ModelProto::parse_from_bytes(model_bytes).map_err(|e| format!("cannot parse the model: {e}"))?;
+/// Rewrites `model` in place, or says why the graph was left as it is.
+pub fn apply(model: &mut ModelProto) -> Result<(), String> {
     // Slice with inputs (not attributes) needs opset 10 of the default domain.
     let opset = model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version);
     if opset.unwrap_or(0) < 10 {
@@ -51,7 +50,7 @@ pub fn rewrite(model_bytes: &[u8]) -> Result<Vec<u8>, String> {
             dim.set_dim_value(1);
         }
     }
-    model.write_to_bytes().map_err(|e| format!("cannot write the rewritten model: {e}"))
+    Ok(())
 }
 
 /// Index of the `MatMul` whose output becomes `logits`.
@@ -89,38 +88,20 @@ fn int64_scalar_list(name: &str, value: i64) -> TensorProto {
 
 #[cfg(test)]
 mod tests {
-    use onnx_protobuf::OperatorSetIdProto;
-
+    use super::super::test_graph::{model, node};
     use super::*;
 
-    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
-        let mut n = NodeProto::new();
-        n.op_type = op.into();
-        n.input = inputs.iter().map(|s| s.to_string()).collect();
-        n.output = vec![output.into()];
-        n
-    }
-
-    fn model(opset: i64, nodes: Vec<NodeProto>) -> Vec<u8> {
-        let mut m = ModelProto::new();
-        let mut o = OperatorSetIdProto::new();
-        o.version = opset;
-        m.opset_import.push(o);
-        let mut g = GraphProto::new();
-        g.node = nodes;
-        m.graph = Some(g).into();
-        m.write_to_bytes().unwrap()
-    }
-
-    fn nodes_of(bytes: &[u8]) -> Vec<NodeProto> {
-        ModelProto::parse_from_bytes(bytes).unwrap().graph.unwrap().node
+    /// The rewritten nodes, or why there are none.
+    fn rewrite(mut m: ModelProto) -> Result<Vec<NodeProto>, String> {
+        apply(&mut m)?;
+        Ok(m.graph.unwrap().node)
     }
 
     #[test]
     fn slices_the_hidden_states_before_the_lm_head() {
         let m =
             model(14, vec![node("SimplifiedLayerNormalization", &["h0"], "h"), node("MatMul", &["h", "w"], "logits")]);
-        let out = nodes_of(&rewrite(&m).unwrap());
+        let out = rewrite(m).unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!(out[1].op_type, "Slice");
         assert_eq!(out[1].input, vec!["h", STARTS, ENDS, AXES]);
@@ -138,7 +119,7 @@ mod tests {
                 node("Mul", &["t", "cap"], "logits"),
             ],
         );
-        let out = nodes_of(&rewrite(&m).unwrap());
+        let out = rewrite(m).unwrap();
         assert_eq!(out[0].op_type, "Slice");
         assert_eq!(out[1].input[0], SLICED);
     }
@@ -146,11 +127,10 @@ mod tests {
     #[test]
     fn leaves_other_graphs_alone_with_a_reason() {
         let gather = model(14, vec![node("Gather", &["h", "i"], "logits")]);
-        assert!(rewrite(&gather).unwrap_err().contains("Gather"));
+        assert!(rewrite(gather).unwrap_err().contains("Gather"));
         let old = model(9, vec![node("MatMul", &["h", "w"], "logits")]);
-        assert!(rewrite(&old).unwrap_err().contains("older than 10"));
+        assert!(rewrite(old).unwrap_err().contains("older than 10"));
         let none = model(14, vec![node("MatMul", &["h", "w"], "scores")]);
-        assert!(rewrite(&none).unwrap_err().contains("no node produces"));
-        assert!(rewrite(b"not a model").is_err());
+        assert!(rewrite(none).unwrap_err().contains("no node produces"));
     }
 }
