@@ -13,6 +13,19 @@ use stepwire_sdk::rules::RuleAgent;
 /// without it, or without a GPU, stepwire logs one line and runs on CPU.
 pub use stepwire_onnx::Device;
 
+/// How model policies run; the same flags on `stepwire run` and `stepwire serve`.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ModelOptions {
+    /// `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`; without it, or
+    /// without a GPU, stepwire logs one warning and runs on CPU.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// One ONNX Runtime session per model instead of two: half the weight memory, but new
+    /// requests are no longer prefilled on a second core while a batch decodes.
+    #[arg(long)]
+    pub one_session: bool,
+}
+
 /// A loaded agent and what it announces.
 pub struct LoadedAgent {
     pub agent: Arc<dyn Agent>,
@@ -20,7 +33,7 @@ pub struct LoadedAgent {
 }
 
 /// Loads `rules` or a model directory.
-pub fn load(spec: &str, device: Device) -> anyhow::Result<LoadedAgent> {
+pub fn load(spec: &str, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
     if spec == "rules" {
         return Ok(LoadedAgent {
             agent: Arc::new(RuleAgent::default()),
@@ -37,11 +50,13 @@ pub fn load(spec: &str, device: Device) -> anyhow::Result<LoadedAgent> {
             "--policy {spec}: expected `rules`, `expert` (runner only) or a model directory with a stepwire.toml manifest"
         );
     }
-    load_onnx(dir, device)
+    load_onnx(dir, options)
 }
 
-fn load_onnx(dir: &Path, device: Device) -> anyhow::Result<LoadedAgent> {
-    let options = stepwire_onnx::LoadOptions { device, ..Default::default() };
+fn load_onnx(dir: &Path, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
+    let defaults = stepwire_onnx::LoadOptions::default();
+    let batch = stepwire_onnx::BatchOptions { overlap_prefill: !options.one_session, ..defaults.batch };
+    let options = stepwire_onnx::LoadOptions { device: options.device, batch, ..defaults };
     let policy = stepwire_onnx::OnnxPolicy::load(dir, options)?;
     let capabilities = policy.capabilities();
     tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");

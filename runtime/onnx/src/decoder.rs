@@ -45,6 +45,8 @@ pub struct Decoder {
     pub spec: ModelSpec,
     pub path: PathBuf,
     pub device: Device,
+    /// The options it was loaded with.
+    pub options: SessionOptions,
     /// Whether `logits` was rewritten to cover the last position only.
     pub last_position_logits: bool,
     /// What folding the shape arithmetic did, when the rewritten graph is the one loaded.
@@ -95,11 +97,18 @@ impl Decoder {
             spec,
             path: path.to_path_buf(),
             device,
+            options: opts,
             last_position_logits,
             shape_fold,
             past_names,
             present_names,
         })
+    }
+
+    /// A second, independent session of the same model (its own copy of the weights), for a
+    /// thread that runs passes at the same time as this one.
+    pub fn load_again(&self) -> Result<Decoder> {
+        Decoder::load(&self.path, self.options)
     }
 
     /// An empty cache (`[batch, kv_heads, 0, head_dim]`) for a first pass.

@@ -97,38 +97,40 @@ fn engine_matches_expected_with_and_without_prefix_cache() {
     }
 }
 
+/// Both ways of serving a batch: a prefill thread with its own session next to the decode
+/// thread, and one session taking turns.
 #[test]
 fn concurrent_batched_requests_match_expected() {
     init_logs();
     for dir in fixtures() {
-        let exp = Arc::new(expected(&dir));
-        let opts = LoadOptions {
-            batch: BatchOptions { max_batch: 8, max_wait: std::time::Duration::from_millis(2) },
-            ..Default::default()
-        };
-        let policy = OnnxPolicy::load(&dir, opts).unwrap();
-        let n = exp["generation"]["max_new_tokens"].as_u64().unwrap() as u32;
-        let prompts = exp["prompts"].as_array().unwrap().clone();
-        // Several rounds of every prompt at once, with different limits so rows leave the batch
-        // at different steps.
-        let handles: Vec<_> = (0..3)
-            .flat_map(|round| prompts.iter().cloned().map(move |p| (round, p)))
-            .map(|(round, p)| {
-                let policy = policy.clone();
-                std::thread::spawn(move || {
-                    let limit = n - (round * 3) as u32;
-                    let g = policy.generate_blocking(&request(&p, limit), &CancellationToken::new()).unwrap();
-                    let mut w = want(&p["output_ids"], 2, 3);
-                    w.truncate(limit as usize);
-                    assert_eq!(g.token_ids, w, "{} (limit {limit})", p["name"]);
+        for overlap_prefill in [true, false] {
+            let exp = Arc::new(expected(&dir));
+            let batch = BatchOptions { max_batch: 8, max_wait: std::time::Duration::from_millis(2), overlap_prefill };
+            let policy = OnnxPolicy::load(&dir, LoadOptions { batch, ..Default::default() }).unwrap();
+            let n = exp["generation"]["max_new_tokens"].as_u64().unwrap() as u32;
+            let prompts = exp["prompts"].as_array().unwrap().clone();
+            // Several rounds of every prompt at once, with different limits so rows leave the
+            // batch at different steps.
+            let handles: Vec<_> = (0..3)
+                .flat_map(|round| prompts.iter().cloned().map(move |p| (round, p)))
+                .map(|(round, p)| {
+                    let policy = policy.clone();
+                    std::thread::spawn(move || {
+                        let limit = n - (round * 3) as u32;
+                        let g = policy.generate_blocking(&request(&p, limit), &CancellationToken::new()).unwrap();
+                        let mut w = want(&p["output_ids"], 2, 3);
+                        w.truncate(limit as usize);
+                        assert_eq!(g.token_ids, w, "{} (limit {limit}, overlap {overlap_prefill})", p["name"]);
+                    })
                 })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            let [prefills, _, _, _, max_rows, _, _, _] = policy.stats(Role::High).unwrap().snapshot();
+            assert!(max_rows > 1, "requests were never decoded together (overlap {overlap_prefill})");
+            assert!(prefills > 0);
         }
-        let [_, _, _, _, max_rows, _, _, _] = policy.stats(Role::High).unwrap().snapshot();
-        assert!(max_rows > 1, "requests were never decoded together");
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use serde_json::{Map, Value};
 
 use crate::envs;
-use crate::policies::Device;
+use crate::policies::ModelOptions;
 use crate::runner::plan::Selection;
 use crate::runner::policy::PolicySpec;
 use crate::runner::{self, RecordTarget, RunConfig};
@@ -60,9 +60,8 @@ pub struct RunArgs {
     /// `rules` (rule-based, first admissible action) or an exported policy directory.
     #[arg(long, default_value = "expert", value_name = "expert|rules|DIR")]
     pub policy: String,
-    /// Device for model policies.
-    #[arg(long, default_value = "cpu")]
-    pub device: Device,
+    #[command(flatten)]
+    pub model: ModelOptions,
     /// Give model policies the admissible actions (default; when the bridge offers them).
     #[arg(long, overrides_with = "no_admissible")]
     pub admissible: bool,
@@ -179,7 +178,7 @@ impl RunArgs {
                 seed: self.seed,
             },
             policy: PolicySpec::parse(&self.policy),
-            device: self.device,
+            model: self.model,
             admissible: !self.no_admissible,
             jobs: self.jobs,
             max_steps: self.max_steps,

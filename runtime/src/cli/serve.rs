@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use crate::policies::{self, Device};
+use crate::policies::{self, ModelOptions};
 use crate::server::{network, service::AgentService, stdio};
 
 /// Serve the agent plane (agent/plan, agent/act, agent/progress, agent/step) to hosts.
@@ -26,10 +26,8 @@ pub struct ServeArgs {
     /// `rules` or a model directory with a stepwire.toml manifest.
     #[arg(long, default_value = "models/tiny-llama")]
     pub policy: String,
-    /// `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`; without it, or without
-    /// a GPU, stepwire logs one warning and runs on CPU.
-    #[arg(long, default_value = "cpu")]
-    pub device: Device,
+    #[command(flatten)]
+    pub model: ModelOptions,
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_message_bytes: u32,
@@ -39,7 +37,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let loaded = policies::load(&args.policy, args.device)?;
+    let loaded = policies::load(&args.policy, args.model)?;
     let service = AgentService::new(loaded.agent, loaded.capabilities);
     if args.stdio {
         let transport =

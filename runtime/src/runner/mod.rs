@@ -58,7 +58,7 @@ pub struct RunConfig {
     pub command: BridgeCommand,
     pub selection: Selection,
     pub policy: PolicySpec,
-    pub device: crate::policies::Device,
+    pub model: crate::policies::ModelOptions,
     /// Pass admissible actions to model policies (when the bridge offers them).
     pub admissible: bool,
     pub jobs: usize,
@@ -99,7 +99,7 @@ pub struct PlanInfo {
 pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     let mut signals = Signals::new()?;
-    let policies = RunPolicies::load(&config.policy, config.device)?;
+    let policies = RunPolicies::load(&config.policy, config.model)?;
     let bridge_opts = BridgeOptions {
         call_timeout: config.call_timeout,
         initialize_timeout: config.startup_timeout,

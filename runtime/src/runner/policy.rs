@@ -12,7 +12,7 @@ use stepwire_sdk::protocol::{
 use stepwire_sdk::rules::{RecentActionsProgress, WholeTaskPlanner};
 use tokio_util::sync::CancellationToken;
 
-use crate::policies::Device;
+use crate::policies::ModelOptions;
 
 /// `--policy`: `expert`, or anything [`load_policy`] understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +45,8 @@ impl PolicySpec {
 /// `stepwire serve` uses too, so wiring stepwire-onnx there makes `stepwire run --policy <dir>`
 /// work as well. Called once per run; the agent is shared by every worker (`--jobs`), so it must
 /// be safe to call concurrently.
-pub fn load_policy(spec: &str, device: Device) -> anyhow::Result<Arc<dyn Agent>> {
-    Ok(crate::policies::load(spec, device)?.agent)
+pub fn load_policy(spec: &str, options: ModelOptions) -> anyhow::Result<Arc<dyn Agent>> {
+    Ok(crate::policies::load(spec, options)?.agent)
 }
 
 /// The policies of a run, shared by its workers.
@@ -57,13 +57,13 @@ pub enum RunPolicies {
 }
 
 impl RunPolicies {
-    pub fn load(spec: &PolicySpec, device: Device) -> anyhow::Result<RunPolicies> {
+    pub fn load(spec: &PolicySpec, options: ModelOptions) -> anyhow::Result<RunPolicies> {
         Ok(match spec {
             PolicySpec::Expert => RunPolicies::Expert {
                 high: Arc::new(WholeTaskPlanner),
                 progress: Arc::new(RecentActionsProgress::default()),
             },
-            PolicySpec::Loaded(s) => RunPolicies::Agent(AgentRoles(load_policy(s, device)?)),
+            PolicySpec::Loaded(s) => RunPolicies::Agent(AgentRoles(load_policy(s, options)?)),
         })
     }
 
