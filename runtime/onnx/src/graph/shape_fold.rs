@@ -216,15 +216,21 @@ fn constant_outputs(
         .collect()
 }
 
-/// A constant `Reshape` target: `0` where the size is the input's own at that position, `-1`
-/// for at most one other unknown size.
-fn reshape_target(node: &NodeProto, infos: &HashMap<String, Info>) -> Option<Vec<i64>> {
+/// The input's shape and the target sizes of a `Reshape` or `Expand` whose target is computed and
+/// not already constant.
+fn symbolic_target<'a>(node: &NodeProto, infos: &'a HashMap<String, Info>) -> Option<(&'a Vec<Dim>, &'a Vec<Dim>)> {
     let data = infos.get(node.input.first()?)?.shape.as_ref()?;
     let target = infos.get(node.input.get(1)?)?;
     if target.constants().is_some() {
         return None;
     }
-    let wanted = target.list()?;
+    Some((data, target.list()?))
+}
+
+/// A constant `Reshape` target: `0` where the size is the input's own at that position, `-1`
+/// for at most one other unknown size.
+fn reshape_target(node: &NodeProto, infos: &HashMap<String, Info>) -> Option<Vec<i64>> {
+    let (data, wanted) = symbolic_target(node, infos)?;
     let mut inferred = wanted.iter().any(|d| d.as_known() == Some(-1));
     wanted
         .iter()
@@ -243,12 +249,7 @@ fn reshape_target(node: &NodeProto, infos: &HashMap<String, Info>) -> Option<Vec
 
 /// A constant `Expand` target: `1` (keep) where the size is the input's own, right-aligned.
 fn expand_target(node: &NodeProto, infos: &HashMap<String, Info>) -> Option<Vec<i64>> {
-    let data = infos.get(node.input.first()?)?.shape.as_ref()?;
-    let target = infos.get(node.input.get(1)?)?;
-    if target.constants().is_some() {
-        return None;
-    }
-    let wanted = target.list()?;
+    let (data, wanted) = symbolic_target(node, infos)?;
     let offset = data.len() as isize - wanted.len() as isize;
     wanted
         .iter()
