@@ -24,6 +24,10 @@ pub struct ModelOptions {
     /// requests are no longer prefilled on a second core while a batch decodes.
     #[arg(long)]
     pub one_session: bool,
+    /// Load model graphs exactly as exported, without stepwire's load-time rewrites
+    /// (last-position logits, shape folding): slower, for ruling the rewrites out.
+    #[arg(long)]
+    pub keep_graph: bool,
 }
 
 /// A loaded agent and what it announces.
@@ -56,7 +60,8 @@ pub fn load(spec: &str, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
 fn load_onnx(dir: &Path, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
     let defaults = stepwire_onnx::LoadOptions::default();
     let batch = stepwire_onnx::BatchOptions { overlap_prefill: !options.one_session, ..defaults.batch };
-    let options = stepwire_onnx::LoadOptions { device: options.device, batch, ..defaults };
+    let options =
+        stepwire_onnx::LoadOptions { device: options.device, keep_graph: options.keep_graph, batch, ..defaults };
     let policy = stepwire_onnx::OnnxPolicy::load(dir, options)?;
     let capabilities = policy.capabilities();
     tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");
