@@ -133,7 +133,12 @@ impl Engine {
         let stats = Arc::new(EngineStats::default());
         let queue = Arc::new(queue::Queue::default());
         let admission = Arc::new(prefill::Admission { tok: tokenizer.clone(), cache, stats: stats.clone() });
-        let prefill_session = if batch.overlap_prefill { Some(decoder.load_again()?) } else { None };
+        // A second session that cannot be had (memory, a GPU that is full) costs speed, not service.
+        let prefill_session = batch.overlap_prefill.then(|| decoder.load_again()).and_then(|second| {
+            second
+                .map_err(|e| warn!(model = %decoder.path.display(), "no second session for overlapped prefill ({e}); using one"))
+                .ok()
+        });
         let decoding = decode::Decoding {
             decoder,
             admission: admission.clone(),
