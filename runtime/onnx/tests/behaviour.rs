@@ -329,3 +329,59 @@ async fn dropping_the_future_cancels_the_request() {
     policy.generate(short, &cancel).await.unwrap();
     assert!(t0.elapsed() < Duration::from_secs(2));
 }
+
+/// Many callers at once, some cancelled at random moments: every call gets an answer (its tokens,
+/// or `Cancelled`) in both batching modes, and the policy shuts down afterwards.
+#[test]
+fn concurrent_calls_with_cancellations_all_get_answers() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use stepwire_onnx::BatchOptions;
+    init_logs();
+    for overlap_prefill in [true, false] {
+        let batch = BatchOptions { overlap_prefill, ..Default::default() };
+        let options = LoadOptions { batch, ..Default::default() };
+        let policy = OnnxPolicy::load(models_dir().join("tiny-llama"), options).unwrap();
+        let (answered, cancelled) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let callers: Vec<_> = (0..8u64)
+            .map(|caller| {
+                let (policy, answered, cancelled) = (policy.clone(), answered.clone(), cancelled.clone());
+                std::thread::spawn(move || {
+                    let mut rng = StdRng::seed_from_u64(caller);
+                    for i in 0..6 {
+                        let limit = rng.random_range(1..40);
+                        let prompt = format!("Observation {caller}.{i}: you see a mug {i} and a fridge 1.");
+                        let req = GenerateRequest {
+                            max_new_tokens: Some(limit),
+                            stop: Some(vec![]),
+                            ..GenerateRequest::new(Role::Low, &prompt)
+                        };
+                        let cancel = CancellationToken::new();
+                        if rng.random_bool(0.3) {
+                            let (c, delay) = (cancel.clone(), Duration::from_micros(rng.random_range(0..3000)));
+                            std::thread::spawn(move || {
+                                std::thread::sleep(delay);
+                                c.cancel();
+                            });
+                        }
+                        match policy.generate_blocking(&req, &cancel) {
+                            Ok(g) => assert!(g.token_ids.len() <= limit as usize),
+                            Err(OnnxError::Cancelled) => {
+                                cancelled.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => panic!("caller {caller}, call {i}: {e}"),
+                        }
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert_eq!(answered.load(Ordering::Relaxed), 48, "overlap {overlap_prefill}");
+        eprintln!("overlap {overlap_prefill}: {} of 48 cancelled", cancelled.load(Ordering::Relaxed));
+        let t0 = Instant::now();
+        drop(policy);
+        assert!(t0.elapsed() < Duration::from_secs(10), "shutdown took {:?}", t0.elapsed());
+    }
+}
