@@ -58,6 +58,7 @@ fn rewritten_graph_computes_what_the_export_computes() {
         let mut rewritten = Decoder::load(&onnx, SessionOptions::default()).unwrap();
         assert!(export.shape_fold.is_none() && !export.last_position_logits);
         let fold = rewritten.shape_fold.expect("the Optimum export's shape arithmetic is folded");
+        eprintln!("{}: {fold:?}", dir.display());
         assert!(
             fold.nodes_after * 10 <= fold.nodes_before * 6,
             "{}: only {} of {} nodes left out: {fold:?}",

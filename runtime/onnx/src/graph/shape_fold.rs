@@ -438,6 +438,24 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_unknown_length_is_not_used() {
+        // `[5]` expanded to `batch` elements, then a size appended: a target of unknown length.
+        let mut nodes = [dim_of("x", "s_0", "batch_len"), dim_of("x", "s_1", "d1")].concat();
+        nodes.push(node("Expand", &["five", "batch_len"], "fives"));
+        nodes.push(with_int(node("Concat", &["fives", "d1"], "target"), "axis", 0));
+        nodes.push(node("Reshape", &["w", "target"], "y"));
+        let mut m = graph(
+            &[("x", &["batch", "seq"]), ("w", &["batch", "seq"])],
+            &["y"],
+            &[("s_0", &[0]), ("s_1", &[1]), ("axes0", &[0]), ("five", &[5])],
+            nodes,
+        );
+        let report = fold(&mut m).unwrap();
+        assert_eq!(report.targets, 0);
+        assert!(ops(&m).contains(&"Expand"));
+    }
+
+    #[test]
     fn graphs_with_control_flow_are_not_touched() {
         let mut m = graph(&[("x", &["n"])], &["y"], &[], vec![node("If", &["x"], "y")]);
         let mut branch = AttributeProto::new();

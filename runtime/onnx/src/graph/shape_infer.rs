@@ -87,9 +87,14 @@ impl Info {
     }
 
     /// The value of a 0-D or 1-D tensor as a list.
+    /// Only when its length is certain: a value never stands for a tensor of another size.
     pub fn list(&self) -> Option<&Vec<Dim>> {
-        self.shape.as_ref().filter(|s| s.len() <= 1)?;
-        self.value.as_ref()
+        let value = self.value.as_ref()?;
+        match self.shape.as_deref()? {
+            [] => (value.len() == 1).then_some(value),
+            [n] => (n.as_known() == Some(value.len() as i64)).then_some(value),
+            _ => None,
+        }
     }
 }
 
@@ -374,9 +379,11 @@ fn reshape(data: &Info, target: &Info, atoms: &mut Atoms) -> Info {
 fn expand(data: &Info, target: &Info, atoms: &mut Atoms) -> Info {
     let shape = broadcast(data.shape.as_ref(), target.list(), atoms);
     let value = match (data.list(), &shape) {
-        (Some(v), Some(s)) if v.len() == 1 && s.len() <= 1 => {
-            s.first().and_then(Dim::as_known).map(|n| vec![v[0].clone(); n.max(0) as usize]).or(Some(v.clone()))
-        }
+        (Some(v), Some(s)) if v.len() == 1 => match s.as_slice() {
+            [] => Some(v.clone()),
+            [n] => n.as_known().map(|n| vec![v[0].clone(); n.max(0) as usize]),
+            _ => None,
+        },
         _ => None,
     };
     Info { shape, value: value.filter(|v| v.len() <= MAX_VALUE_ELEMENTS), dtype: data.dtype }
