@@ -158,6 +158,8 @@ fn node_infos(node: &NodeProto, infos: &HashMap<String, Info>, atoms: &mut Atoms
         "Unsqueeze" | "Squeeze" => squeeze(node, input(0), input(1)),
         "Concat" => concat(node, infos),
         "Gather" => gather(node, input(0), input(1)),
+        // With `allowzero`, a 0 in the target is a size, not "copy"; not worth modelling.
+        "Reshape" if attr_int(node, "allowzero").unwrap_or(0) != 0 => Info::default(),
         "Reshape" => reshape(input(0), input(1), atoms),
         "Expand" => expand(input(0), input(1), atoms),
         "Transpose" => transpose(node, input(0)),
