@@ -1,8 +1,11 @@
-//! The load-time graph rewrites change what a pass costs, never what it computes: on the committed
-//! fixtures, the rewritten graph gives the export's logits and cache, for padded batches,
-//! prefills on top of a cache, and decode steps.
+//! The load-time graph rewrites change what a pass costs, never what it computes: the rewritten
+//! graph gives the export's logits and cache, for padded batches, prefills on top of a cache, and
+//! decode steps. On the policy fixtures (Llama, Qwen2) and on one export per other architecture
+//! family (`tests/data/archs`, built by `scripts/build-graph-fixtures.py`).
 
 mod common;
+
+use std::path::Path;
 
 use common::{fixtures, init_logs};
 use stepwire_onnx::decoder::{Decoder, Forward, SessionOptions};
@@ -17,8 +20,8 @@ struct Pass {
     positions: Vec<i64>,
 }
 
-fn pass(batch: usize, past: usize, seq: usize, pad: &[usize], seed: i64) -> Pass {
-    let ids = (0..batch * seq).map(|i| 4 + (i as i64 * 7 + seed * 13) % 500).collect();
+fn pass(batch: usize, past: usize, seq: usize, pad: &[usize], seed: i64, vocab: usize) -> Pass {
+    let ids = (0..batch * seq).map(|i| 4 + (i as i64 * 7 + seed * 13) % (vocab as i64 - 4)).collect();
     let mut mask = vec![1i64; batch * (past + seq)];
     let mut positions = Vec::with_capacity(batch * seq);
     for (b, &p) in pad.iter().enumerate() {
@@ -49,34 +52,56 @@ fn assert_same(a: &Forward, b: &Forward, what: &str) {
     }
 }
 
+/// Loads `onnx` as exported and rewritten, checks the rewrite applied, and compares a left-padded
+/// batch of three from an empty cache, a chunk on top of it, then decode steps.
+fn check_rewrite_is_exact(onnx: &Path) {
+    let mut export = Decoder::load(onnx, SessionOptions { keep_graph: true, ..Default::default() }).unwrap();
+    let mut rewritten = Decoder::load(onnx, SessionOptions::default()).unwrap();
+    assert!(export.shape_fold.is_none() && !export.last_position_logits);
+    assert!(rewritten.last_position_logits, "{}: logits were not rewritten", onnx.display());
+    let fold = rewritten.shape_fold.expect("the export's shape arithmetic is folded");
+    eprintln!("{}: {fold:?}", onnx.display());
+    assert!(
+        fold.nodes_after * 10 <= fold.nodes_before * 6,
+        "{}: only {} of {} nodes left out: {fold:?}",
+        onnx.display(),
+        fold.nodes_before - fold.nodes_after,
+        fold.nodes_before
+    );
+    let vocab = rewritten.spec.vocab.unwrap_or(96);
+    let batch = 3;
+    let pad = [0, 3, 6];
+    let mut past = (export.empty_kv(batch).unwrap(), rewritten.empty_kv(batch).unwrap());
+    // 9 + 5 + 4 tokens go past the sliding window (16) of the Mistral and Gemma 2 exports.
+    for (step, seq) in [9usize, 5, 1, 1, 1, 1, 1].into_iter().enumerate() {
+        let p = pass(batch, past.0.len, seq, &pad, step as i64, vocab);
+        let a = export.forward(&p.ids, &p.mask, &p.positions, &past.0).unwrap();
+        let b = rewritten.forward(&p.ids, &p.mask, &p.positions, &past.1).unwrap();
+        assert_same(&a, &b, &format!("{} pass {step} ({seq} tokens)", onnx.display()));
+        past = (a.kv, b.kv);
+    }
+}
+
 #[test]
-fn rewritten_graph_computes_what_the_export_computes() {
+fn rewrites_are_exact_on_the_policy_fixtures() {
     init_logs();
     for dir in fixtures() {
-        let onnx = Manifest::load(&dir).unwrap().models[0].onnx.clone();
-        let mut export = Decoder::load(&onnx, SessionOptions { keep_graph: true, ..Default::default() }).unwrap();
-        let mut rewritten = Decoder::load(&onnx, SessionOptions::default()).unwrap();
-        assert!(export.shape_fold.is_none() && !export.last_position_logits);
-        let fold = rewritten.shape_fold.expect("the Optimum export's shape arithmetic is folded");
-        eprintln!("{}: {fold:?}", dir.display());
-        assert!(
-            fold.nodes_after * 10 <= fold.nodes_before * 6,
-            "{}: only {} of {} nodes left out: {fold:?}",
-            dir.display(),
-            fold.nodes_before - fold.nodes_after,
-            fold.nodes_before
-        );
+        check_rewrite_is_exact(&Manifest::load(&dir).unwrap().models[0].onnx);
+    }
+}
 
-        // A left-padded batch of three from an empty cache, a chunk on top of it, then decode steps.
-        let batch = 3;
-        let pad = [0, 3, 6];
-        let mut past = (export.empty_kv(batch).unwrap(), rewritten.empty_kv(batch).unwrap());
-        for (step, seq) in [9usize, 5, 1, 1, 1].into_iter().enumerate() {
-            let p = pass(batch, past.0.len, seq, &pad, step as i64);
-            let a = export.forward(&p.ids, &p.mask, &p.positions, &past.0).unwrap();
-            let b = rewritten.forward(&p.ids, &p.mask, &p.positions, &past.1).unwrap();
-            assert_same(&a, &b, &format!("{} pass {step} ({seq} tokens)", dir.display()));
-            past = (a.kv, b.kv);
+#[test]
+fn rewrites_are_exact_on_other_architectures() {
+    init_logs();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/archs");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "onnx") {
+            check_rewrite_is_exact(&path);
+            seen.push(path.file_stem().unwrap().to_string_lossy().into_owned());
         }
     }
+    seen.sort();
+    assert_eq!(seen, ["gemma", "gemma2", "mistral", "phi3"]);
 }
