@@ -53,8 +53,11 @@ def main():
     ap.add_argument("--policy", default="models/tiny-llama")
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--steps", type=int, default=20, help="agent/step calls per session")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="extra argument for `stepwire serve`, e.g. --serve-arg=--one-session (repeatable)")
     args = ap.parse_args()
-    server = subprocess.Popen([args.stepwire, "serve", "--listen", "127.0.0.1:0", "--policy", args.policy],
+    server = subprocess.Popen([args.stepwire, "serve", "--listen", "127.0.0.1:0", "--policy", args.policy,
+                               *args.serve_arg],
                               stderr=subprocess.PIPE, text=True)
     try:
         for line in server.stderr:

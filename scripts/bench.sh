@@ -13,6 +13,9 @@ target/release/stepwire-bench --model models/tiny-llama --iterations 20 --thread
 echo
 echo "## agent server: agent/step throughput and peak memory with 1, 4, 8 sessions"
 "$py" bench/server_load.py --stepwire target/release/stepwire --policy models/tiny-llama --sessions 1 4 8 --steps 20
+echo "### the same with one ONNX Runtime session per model (--one-session: no overlapped prefill)"
+"$py" bench/server_load.py --stepwire target/release/stepwire --policy models/tiny-llama --sessions 1 8 --steps 20 \
+  --serve-arg=--one-session
 echo
 echo "## ScienceWorld: bridge step (over pipes) vs bare env.step() of the package"
 "$py" bench/scienceworld_step.py
