@@ -101,7 +101,7 @@ pub struct Job {
     pub reply: Reply,
 }
 
-/// A handle to a worker thread.
+/// A handle to the worker of one model (its decode thread, and its prefill thread if any).
 pub struct Engine {
     queue: Arc<queue::Queue>,
     threads: Vec<JoinHandle<()>>,
@@ -157,12 +157,16 @@ impl Engine {
                 })
                 .map_err(|e| OnnxError::Inference(format!("cannot start the {name} thread: {e}")))
         };
-        let mut threads = vec![spawn("stepwire-decode", Box::new(move || decoding.run()))?];
+        // Built before the first thread starts, so a failed start closes the queue behind it.
+        let mut engine = Engine { queue: queue.clone(), threads: Vec::new(), tokenizer, stats };
+        engine.threads.push(spawn("stepwire-decode", Box::new(move || decoding.run()))?);
         if let Some(session) = prefill_session {
             let (queue, room) = (queue.clone(), batch.max_batch);
-            threads.push(spawn("stepwire-prefill", Box::new(move || prefill::run(session, admission, queue, room)))?);
+            engine
+                .threads
+                .push(spawn("stepwire-prefill", Box::new(move || prefill::run(session, admission, queue, room)))?);
         }
-        Ok(Engine { queue, threads, tokenizer, stats })
+        Ok(engine)
     }
 
     /// Queues a job; its reply is called exactly once.
