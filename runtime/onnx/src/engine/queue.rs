@@ -23,6 +23,14 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    /// The first prefilled rows, at most `room` of them.
+    fn rows_up_to(&mut self, room: usize) -> Vec<Admitted> {
+        let n = room.min(self.admitted.len());
+        self.admitted.drain(..n).collect()
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Queue {
     state: Mutex<State>,
@@ -93,8 +101,8 @@ impl Queue {
     /// there is no prefill thread) up to the rest of `room` in jobs to prefill itself.
     pub fn take(&self, room: usize, own_jobs: bool) -> (Vec<Admitted>, Vec<Job>) {
         let mut s = self.lock();
-        let n = room.min(s.admitted.len());
-        let rows: Vec<Admitted> = s.admitted.drain(..n).collect();
+        let rows = s.rows_up_to(room);
+        let n = rows.len();
         let m = if own_jobs { (room - n).min(s.jobs.len()) } else { 0 };
         let jobs = s.jobs.drain(..m).collect();
         drop(s);
@@ -110,8 +118,7 @@ impl Queue {
         s.busy = false;
         loop {
             if !s.admitted.is_empty() {
-                let n = room.min(s.admitted.len());
-                let rows = s.admitted.drain(..n).collect();
+                let rows = s.rows_up_to(room);
                 return self.busy(s, Work::Rows(rows));
             }
             if let Some(job) = s.jobs.pop_front() {

@@ -82,11 +82,7 @@ pub fn fold(model: &mut ModelProto) -> Result<Report, String> {
             renamed.insert(node.output[0].clone(), node.input[0].clone());
         }
     }
-    let mut index = 0;
-    graph.node.retain(|_| {
-        index += 1;
-        !dead[index - 1]
-    });
+    keep_nodes(graph, |i| !dead[i]);
     let noops = renamed.len();
     read_through(graph, &renamed);
     let merged = merge_unsqueezes(graph, &infos, &mut added);
@@ -264,6 +260,15 @@ fn expand_target(node: &NodeProto, infos: &HashMap<String, Info>) -> Option<Vec<
         .collect()
 }
 
+/// Keeps the nodes whose index (before any removal) passes `keep`.
+fn keep_nodes(graph: &mut GraphProto, keep: impl Fn(usize) -> bool) {
+    let mut index = 0;
+    graph.node.retain(|_| {
+        index += 1;
+        keep(index - 1)
+    });
+}
+
 /// Drops nodes, initializers and value infos that nothing reads any more.
 fn drop_unread(graph: &mut GraphProto) {
     let mut read: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
@@ -274,11 +279,7 @@ fn drop_unread(graph: &mut GraphProto) {
             read.extend(node.input.iter().filter(|n| !n.is_empty()).cloned());
         }
     }
-    let mut index = 0;
-    graph.node.retain(|_| {
-        index += 1;
-        keep[index - 1]
-    });
+    keep_nodes(graph, |i| keep[i]);
     let declared: HashSet<String> = graph.input.iter().map(|i| i.name.clone()).collect();
     graph.initializer.retain(|t| read.contains(&t.name) || declared.contains(&t.name));
     let produced: HashSet<&String> = graph.node.iter().flat_map(|n| &n.output).collect();

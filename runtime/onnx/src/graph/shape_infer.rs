@@ -163,7 +163,7 @@ fn node_infos(node: &NodeProto, infos: &HashMap<String, Info>, atoms: &mut Atoms
         "Reshape" => reshape(input(0), input(1), atoms),
         "Expand" => expand(input(0), input(1), atoms),
         "Transpose" => transpose(node, input(0)),
-        "Slice" => slice(node, infos, atoms),
+        "Slice" => slice(input(0), input(1), input(2), input(3), input(4), atoms),
         "ConstantOfShape" => constant_of_shape(node, input(0)),
         "Range" => range(input(0), input(1), input(2), atoms),
         "MatMul" => matmul(input(0), input(1), atoms),
@@ -399,17 +399,15 @@ fn transpose(node: &NodeProto, x: &Info) -> Info {
     Info::shaped(shape)
 }
 
-fn slice(node: &NodeProto, infos: &HashMap<String, Info>, atoms: &mut Atoms) -> Info {
-    let none = Info::default();
-    let input = |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| infos.get(n)).unwrap_or(&none);
-    let x = input(0);
+/// `Slice` from its five inputs (`axes` and `steps` unknown when absent).
+fn slice(x: &Info, starts: &Info, ends: &Info, axes: &Info, steps: &Info, atoms: &mut Atoms) -> Info {
     let Some(shape) = &x.shape else { return Info::default() };
     // Starts and ends may be symbolic (a slice up to a computed length); axes and steps not.
-    let (Some(starts), Some(ends)) = (input(1).list(), input(2).list()) else {
+    let (Some(starts), Some(ends)) = (starts.list(), ends.list()) else {
         return Info::shaped(Some(shape.iter().map(|_| atoms.fresh()).collect()));
     };
-    let axes = input(3).constants().unwrap_or_else(|| (0..starts.len() as i64).collect());
-    let steps = input(4).constants().unwrap_or_else(|| vec![1; starts.len()]);
+    let axes = axes.constants().unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = steps.constants().unwrap_or_else(|| vec![1; starts.len()]);
     let mut out = shape.clone();
     let mut picks: Vec<Option<(i64, i64)>> = vec![None; shape.len()];
     for (k, &axis) in axes.iter().enumerate() {
