@@ -169,6 +169,10 @@ class BridgeClient:
     def expert(self) -> Optional[str]:
         return self.request("env/expertAction", {})["action"]
 
+    def expert_advice(self) -> dict:
+        """The whole `env/expertAction` result: `action`, and `subtask` when the expert names one."""
+        return self.request("env/expertAction", {})
+
     def close(self, timeout: float = 60.0) -> Optional[int]:
         """shutdown + exit; returns the exit code (kills the bridge when it does not go)."""
         try:

@@ -2,7 +2,16 @@
 # Installs what stepwire needs outside cargo, idempotently: a Python venv (.venv) with ONNX Runtime
 # (its shared library is what the `ort` crate loads), the bridges' environments, and the generated
 # game files. Safe to run again: each step is skipped when its inputs have not changed.
+# `--train` also installs the training stack (requirements/train.txt: PyTorch, transformers,
+# optimum-onnx; about 3 GB, since PyPI's torch carries CUDA libraries it does not need here).
 set -euo pipefail
+train=0
+for arg in "$@"; do
+  case "$arg" in
+    --train) train=1 ;;
+    *) echo "usage: scripts/setup.sh [--train]" >&2; exit 2 ;;
+  esac
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 venv="$root/.venv"
@@ -32,6 +41,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 else
   log "Python packages up to date"
+fi
+
+# The training stack, only when asked for (make test and the training recipe ask).
+train_stamp="$venv/.stepwire-train.sha256"
+train_want=$(sha256sum requirements/train.txt | cut -d' ' -f1)
+if [ "$train" = 1 ] && [ "$(cat "$train_stamp" 2>/dev/null)" != "$train_want" ]; then
+  log "installing the training stack (requirements/train.txt; the first time downloads about 3 GB)"
+  "$venv/bin/pip" install --quiet -r requirements/train.txt
+  "$venv/bin/pip" install --quiet -e train
+  echo "$train_want" > "$train_stamp"
 fi
 
 # Java 17 for ScienceWorld (its jar is inside the wheel). Installed only when `java` is missing.

@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TERM_COLOR=never
 
-scripts/setup.sh || { echo "setup failed"; exit 1; }
+scripts/setup.sh --train || { echo "setup failed"; exit 1; }
 export STEPWIRE_PYTHON="$root/.venv/bin/python"
 export ALFWORLD_DATA="${ALFWORLD_DATA:-$root/.cache/alfworld}"
 py="$STEPWIRE_PYTHON"
@@ -30,6 +30,7 @@ stage "schemas are current" cargo run -q -p stepwire-runtime -- schema --check
 stage "rust tests" cargo test --workspace -q
 stage "cuda feature builds" cargo check -q -p stepwire-runtime --features cuda
 stage "python bridge sdk tests" "$py" -m pytest -q bridges/python/tests
+stage "training package tests" env HF_HUB_OFFLINE=1 "$py" -m pytest -q train/tests
 stage "environment bridge tests" "$py" -m pytest -q bridges/scienceworld/tests bridges/alfworld/tests bridges/textworld/tests
 
 stepwire=target/debug/stepwire
@@ -40,6 +41,8 @@ done
 stage "episodes: scienceworld expert" "$stepwire" run --env scienceworld --policy expert --split dev --tasks find-living-thing,chemistry-mix,lifespan-longest-lived --per-task 1 --max-steps 150 --jobs 1 --min-success 1.0 --no-record
 stage "episodes: alfworld expert" "$stepwire" run --env alfworld --tasks alfworld --policy expert --split valid_unseen --episodes 3 --seed 1 --max-steps 60 --jobs 2 --min-success 0.6 --no-record
 stage "episodes: textworld expert" "$stepwire" run --env textworld --policy expert --episodes 3 --max-steps 60 --jobs 2 --min-success 1.0 --no-record
+stage "training recipe, quick (record, BC, collect, RL, DAgger, export, play)" \
+  bash -c "rm -rf .cache/recipe/ci-quick && STEPWIRE_BIN='$root/$stepwire' WORK=.cache/recipe/ci-quick scripts/train-alfworld.sh --quick"
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --no-record
 
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"

@@ -57,6 +57,32 @@ def collect_games(root: str) -> Dict[str, Dict[str, List[str]]]:
     return out
 
 
+def subtask_name(policy) -> str:
+    """The subtask of the hand-coded expert's current subgoal, as a short imperative phrase.
+
+    The expert's subgoals come in pairs: find (or go to) a thing, then act on it (take, heat,
+    cool, clean, use, put). Each pair is one subtask named by its act, because the end of a
+    find cannot be known when its last action is chosen (only the observation after it shows
+    the object), while the act that ends each pair can be: the low level's done flag then falls
+    on an action it sees coming. See README.md beside this file."""
+    goals = policy.subgoals
+    pair = min(max(policy.subgoal_idx, 0), len(goals) - 1) // 2
+    if 2 * pair + 1 >= len(goals):  # the expert's initial one-subgoal "look" state
+        return "look around"
+    where, act = goals[2 * pair], goals[2 * pair + 1]
+    verb, obj = act["action"], str(policy.task_params.get("object_target", "")).lower()
+    place = str(where["param"]).lower()
+    if verb == "take":
+        return f"take another {obj}" if pair > 0 else f"take a {obj}"
+    if verb in ("heat", "cool", "clean"):
+        return f"{verb} the {obj} with the {place}"
+    if verb == "use":
+        return f"use the {str(act['param']).lower()}"
+    if verb == "put":
+        return f"put the {obj} in/on the {str(act['param']).lower()}"
+    return f"{verb} the {str(act['param']).lower()}"
+
+
 class ALFWorld(sw.Environment):
     name = "alfworld"
     seeded_reset = True
@@ -80,6 +106,7 @@ class ALFWorld(sw.Environment):
         self._state = None
         self._expert = None
         self._expert_next: Optional[str] = None
+        self._expert_subtask: Optional[str] = None
         self._expert_note = ""
         self._invalid_error = True
         self._gamefile = ""
@@ -125,6 +152,7 @@ class ALFWorld(sw.Environment):
         self._expert_next, self._expert_note = "look", ""
         try:
             self._expert.observe(self._state["feedback"])
+            self._expert_subtask = subtask_name(self._expert.policy)
         except Exception as e:
             self._expert_next, self._expert_note = None, f"expert failed: {e}"
         feedback = self._state["feedback"]
@@ -146,6 +174,7 @@ class ALFWorld(sw.Environment):
             try:
                 nxt = self._expert.act(self._state, 0, won, cmd)
                 self._expert_next = nxt if nxt in self._state["admissible_commands"] else "look"
+                self._expert_subtask = subtask_name(self._expert.policy)
             except Exception as e:  # HandCodedAgentTimeout and friends
                 self._expert_next, self._expert_note = None, f"expert gave up: {type(e).__name__} {e}"
         return sw.Step(self._state["feedback"].strip(), reward=1.0 if won else 0.0, score=1.0 if won else 0.0,
@@ -156,10 +185,10 @@ class ALFWorld(sw.Environment):
             raise sw.NoEpisode("no ALFWorld episode")
         return list(self._state["admissible_commands"])
 
-    def expert_action(self) -> Optional[str]:
+    def expert_action(self) -> sw.Expert:
         if self._expert_next is None:
             raise sw.NoExpert(self._expert_note or "the hand-coded expert has no action")
-        return self._expert_next
+        return sw.Expert(self._expert_next, self._expert_subtask)
 
     def close(self) -> None:
         if self._env is not None:

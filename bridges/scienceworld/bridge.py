@@ -145,6 +145,115 @@ def _pick_option(options: List[str], wanted: int) -> str:
     return str(wanted if wanted in useful else useful[0])
 
 
+# -- the expert's subtasks -----------------------------------------------------------------------
+# ScienceWorld's locations, as gold paths name them ("go to art studio"); an object phrase that
+# ends with " in <location>" or " in inventory" is shortened by it in a subtask's name.
+LOCATIONS = ("kitchen", "bathroom", "workshop", "art studio", "greenhouse", "outside", "hallway",
+             "living room", "bedroom", "foundry")
+_WHERE = re.compile(r" (?:in|on) (?:inventory|%s)$" % "|".join(LOCATIONS))
+# Actions that only look: they join the subtask of the action after them.
+_LOOK = re.compile(r"^(?:look around|look at .+|look in .+|inventory|read .+|examine .+|task)$")
+_WAIT = re.compile(r"^wait\d*(?: \d+)?$")
+_NAV = re.compile(r"^(?:go to|teleport to|open door to) (.+)$")
+# (pattern, name template): the first that matches names the action's subtask.
+_ACTS = [
+    (re.compile(r"^pick up (.+)$"), "pick up {0}"),
+    (re.compile(r"^put down (.+)$"), "put down {0}"),
+    (re.compile(r"^focus on (.+)$"), "focus on {0}"),
+    (re.compile(r"^move (.+) to (.+?)$"), "move {0} to {1}"),
+    (re.compile(r"^pour (.+) into (.+)$"), "pour {0} into {1}"),
+    (re.compile(r"^pour (.+) in (.+?)$"), "pour {0} into {1}"),
+    (re.compile(r"^dunk (.+) into (.+)$"), "dunk {0} into {1}"),
+    (re.compile(r"^dunk (.+) in (.+?)$"), "dunk {0} into {1}"),
+    (re.compile(r"^use (.+?) on (.+)$"), "use {0} on {1}"),
+    (re.compile(r"^connect (.+?) to (.+)$"), "connect {0} to {1}"),
+    (re.compile(r"^(activate|deactivate|disconnect|open|close|mix|eat|flush|drop|use) (.+)$"), "{0} {1}"),
+]
+
+
+def _the(thing: str) -> str:
+    """An object phrase of a gold action as it reads in a subtask: without where it is
+    ("thermometer in inventory", "egg turtle in outside"), after "the"."""
+    thing = _WHERE.sub("", thing.strip()) or thing.strip()
+    return thing if thing.startswith("the ") else f"the {thing}"
+
+
+def _act_name(action: str) -> str:
+    for pattern, template in _ACTS:
+        m = pattern.match(action)
+        if m:
+            groups = list(m.groups())
+            if template.startswith("{0} "):  # a verb, then its object
+                return f"{groups[0]} {_the(groups[1])}"
+            return template.format(*(_the(g) for g in groups))
+    return action
+
+
+def gold_subtasks(gold: List[str]) -> List[str]:
+    """The subtask of every action of a gold path (same length), by rules on the path alone (so
+    the subtask of each expert action is fixed at reset; see README.md, Expert's subtasks):
+
+    * a run of navigation (`go to X`, `open door to X`, `teleport to X`) is one subtask,
+      "go to the <room the run ends in>" ("go outside");
+    * `wait`/`wait1` is "wait" (a run of them is one subtask);
+    * every other action is its own subtask, named by the action and its objects: "pick up the
+      thermometer", "move the metal pot to the stove", "use the thermometer on the substance in
+      metal pot";
+    * an answer to an ambiguity prompt (a number) belongs to the subtask of the action it answers;
+    * actions that only look (`look around`, `look at`, `examine`, `read`, `inventory`) belong to
+      the subtask that follows them (to the one before at the end of the path).
+
+    Consecutive actions with the same name form one subtask (two runs of `wait1` split by a
+    `look around` are one "wait")."""
+    names: List[Optional[str]] = [None] * len(gold)
+    pending: List[int] = []  # looking actions (and their answers), waiting for the next subtask
+    last = -1  # the index of the last action given a subtask
+    nav: Optional[Tuple[int, str]] = None  # the navigation run in progress: (first index, name)
+
+    def give(i: int, name: str) -> None:
+        nonlocal last
+        for k in pending + [i]:
+            names[k] = name
+        pending.clear()
+        last = i
+
+    for i, raw in enumerate(gold):
+        action = " ".join(raw.strip().split())
+        if action.isdigit():  # answers the action before it
+            if pending or last < 0:
+                pending.append(i)
+            else:
+                names[i] = names[last]
+                last = i
+            continue
+        if _LOOK.match(action):
+            pending.append(i)
+            continue
+        m = _NAV.match(action)
+        if m:
+            place = m.group(1).strip()
+            going = not action.startswith("open door to ")
+            if nav is not None:
+                start, name = nav  # the run goes on (looking around on the way included)
+            else:
+                start, name = (pending[0] if pending else i), ""
+            if going:
+                name = "go outside" if place == "outside" else f"go to the {place}"
+            elif not name:
+                name = f"open the door to {place}"
+            nav = (start, name)
+            give(i, name)
+            for k in range(start, i + 1):  # the whole run is named by where it ends
+                names[k] = name
+            continue
+        nav = None
+        give(i, "wait" if _WAIT.match(action) else _act_name(action))
+    tail = names[last] if last >= 0 else "look around"
+    for k in pending:
+        names[k] = tail
+    return [n or tail for n in names]
+
+
 def _make_env(jvm: JVM):
     """A `ScienceWorldEnv` bound to our JVM (the package's __init__ starts its own, uncapped)."""
     import tempfile
@@ -192,6 +301,7 @@ class ScienceWorld(sw.Environment):
         self._splits: Optional[Dict[str, Dict[str, List[int]]]] = None
         self._loaded = False
         self._gold: List[str] = []
+        self._gold_subtasks: List[str] = []  # the subtask of each gold action (gold_subtasks)
         self._gold_i = 0
         self._text = ""  # the last observation text (is an ambiguity prompt open?)
         self._deviated = False
@@ -307,6 +417,7 @@ class ScienceWorld(sw.Environment):
             log.info("%s variation %s: the generated gold path ends at score %s; generating another",
                      task, real, gold_score)
         self._gold = [str(a) for a in self._call(env.server.getGoldActionSequence)] if self.expert_enabled else []
+        self._gold_subtasks = gold_subtasks(self._gold)
         self._call(env.server.reset)
         text = self._call(env.server.step, "look around")  # what the package's reset() returns
         self._loaded = True
@@ -336,7 +447,7 @@ class ScienceWorld(sw.Environment):
         env = self._env
         if env is None or not self._loaded:
             raise sw.NoEpisode("no ScienceWorld episode loaded")
-        expected, gold_next = self._expert_plan() if self.expert_enabled else (None, self._gold_i)
+        expected, gold_next, _ = self._expert_plan() if self.expert_enabled else (None, self._gold_i, None)
         text = self._call(env.server.step, action)  # the bare Java step: no valid-action list
         self._text = text
         if text.strip() == UNKNOWN_ACTION:
@@ -366,15 +477,20 @@ class ScienceWorld(sw.Environment):
             raise sw.NoEpisode("no ScienceWorld episode loaded")
         return [str(a) for a in self._call(env.server.getValidActionObjectCombinations)]
 
-    def expert_action(self) -> Optional[str]:
+    def expert_action(self) -> sw.Expert:
         if not self.expert_enabled:
             raise sw.NoExpert("the expert is off (--no-expert)")
         if self._deviated and self._strict:
             raise sw.NoExpert("the agent left the gold path (expertMode strict)")
-        return self._expert_plan()[0]
+        action, _, at = self._expert_plan()
+        if action is None or at is None or not self._gold_subtasks:
+            return sw.Expert(action)
+        return sw.Expert(action, self._gold_subtasks[min(at, len(self._gold_subtasks) - 1)])
 
-    def _expert_plan(self) -> Tuple[Optional[str], int]:
-        """The expert's next action and the gold index once it is played.
+    def _expert_plan(self) -> Tuple[Optional[str], int, Optional[int]]:
+        """The expert's next action, the gold index once it is played, and the gold index whose
+        subtask the action serves (`gold_subtasks`: the action's own; for an answer to a prompt
+        the gold path did not expect, the gold action before it, which the answer plays).
 
         Gold paths contain the answers to the ambiguity prompts their generator met ("0"), but
         on replay the simulator's randomness (mendelian genetics: which seeds grow where) and its
@@ -393,10 +509,10 @@ class ScienceWorld(sw.Environment):
         if options is None:
             while i < len(gold) and gold[i].strip().isdigit():
                 i += 1
-            return (gold[i], i + 1) if i < len(gold) else (None, i)
+            return (gold[i], i + 1, i) if i < len(gold) else (None, i, None)
         if i < len(gold) and gold[i].strip().isdigit():
-            return _pick_option(options, int(gold[i])), i + 1
-        return (_pick_option(options, 0), i) if i < len(gold) else (None, i)
+            return _pick_option(options, int(gold[i])), i + 1, i
+        return (_pick_option(options, 0), i, max(i - 1, 0)) if i < len(gold) else (None, i, None)
 
     def close(self) -> None:
         self._loaded = False

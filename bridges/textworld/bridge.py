@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import stepwire_bridge as sw
 
@@ -38,6 +38,104 @@ PROMPT = re.compile(r"\n*>\s*$")
 def clean(text: str) -> str:
     text = STATUS.sub("", text or "")
     return PROMPT.sub("", text).strip()
+
+
+# -- the expert's subtasks -----------------------------------------------------------------------
+DIRECTIONS = ("north", "south", "east", "west")
+_GO = re.compile(r"^go (north|south|east|west)$")
+# Commands that only look: they join the subtask of the command after them.
+_LOOK = re.compile(r"^(?:look|inventory|examine .+|read .+)$")
+# (pattern, name): the first that matches names a command's subtask ({n}: the n-th object).
+_ACTS = [
+    (re.compile(r"^take (.+?) from (.+)$"), "take {0}"),
+    (re.compile(r"^(?:insert|put) (.+?) into (.+)$"), "put {0} in {1}"),
+    (re.compile(r"^put (.+?) (in|on) (.+)$"), "put {0} {1} {2}"),
+    (re.compile(r"^(unlock|lock) (.+?) with (.+)$"), "{0} {1} with {2}"),
+    (re.compile(r"^(cook|slice|chop|dice) (.+?) with (.+)$"), "{0} {1} with {2}"),
+    (re.compile(r"^(take|open|close|drop|eat|drink|prepare) (.+)$"), "{0} {1}"),
+]
+
+
+def _the(thing: str) -> str:
+    return thing if thing.startswith("the ") else f"the {thing}"
+
+
+def _command_name(command: str) -> str:
+    for pattern, template in _ACTS:
+        m = pattern.match(command)
+        if m:
+            groups = m.groups()
+            args = [g if g in ("in", "on") or (k == 0 and template.startswith("{0} ")) else _the(g)
+                    for k, g in enumerate(groups)]
+            return template.format(*args)
+    return command
+
+
+def command_subtasks(commands: List[str], room: Optional[str] = None,
+                     exits: Optional[Dict[str, Dict[str, str]]] = None) -> List[str]:
+    """The subtask of every command of a plan (same length), by rules on the plan alone (see
+    README.md, Expert's subtasks):
+
+    * a run of `go <direction>` is one subtask, "go to the <room the run ends in>" when the map
+      (`exits`: {room: {direction: room}}, from `room`, where the plan starts) knows it, else
+      "go <directions>" ("go east, north");
+    * `take X from Y` is "take the X"; `insert/put X into Y` "put the X in the Y"; `put X on Y`
+      "put the X on the Y"; `unlock X with K`, `cook X with Y`, `slice X with K` the phrase
+      ("unlock the safe with the passkey"); `open/close/drop/eat/drink X` likewise ("eat the
+      meal"); any other command is named by itself;
+    * commands that only look (`look`, `inventory`, `examine X`) belong to the subtask that
+      follows them (to the one before at the end of the plan).
+
+    Consecutive commands with the same name form one subtask."""
+    exits = exits or {}
+    names: List[Optional[str]] = [None] * len(commands)
+    pending: List[int] = []
+    last = -1
+    run: Optional[Tuple[int, List[str]]] = None  # the run of moves in progress: (first index, directions)
+    for i, raw in enumerate(commands):
+        command = " ".join(raw.strip().split())
+        if _LOOK.match(command):
+            pending.append(i)
+            continue
+        m = _GO.match(command)
+        if m:
+            direction = m.group(1)
+            room = exits.get(room, {}).get(direction) if room is not None else None
+            start, dirs = run if run is not None else (pending[0] if pending else i, [])
+            run = (start, dirs + [direction])
+            name = f"go to the {room}" if room else "go " + ", ".join(run[1])
+            for k in range(start, i + 1):
+                names[k] = name
+            pending.clear()
+            last = i
+            continue
+        run = None
+        name = _command_name(command)
+        for k in pending + [i]:
+            names[k] = name
+        pending.clear()
+        last = i
+    tail = names[last] if last >= 0 else "look around"
+    return [n or tail for n in names]
+
+
+def _exits(facts) -> Dict[str, Dict[str, str]]:
+    """The map from the game's facts: `north_of(a, b)` (a is north of b) gives {b: {north: a}}."""
+    out: Dict[str, Dict[str, str]] = {}
+    for f in facts or []:
+        direction = f.name[:-3] if f.name.endswith("_of") else None
+        if direction in DIRECTIONS and len(f.arguments) == 2:
+            there, here = (a.name for a in f.arguments)
+            out.setdefault(here, {})[direction] = there
+    return out
+
+
+def _room(facts) -> Optional[str]:
+    """The player's room (`at(P, room)`), or None."""
+    for f in facts or []:
+        if f.name == "at" and len(f.arguments) == 2 and f.arguments[0].type == "P":
+            return f.arguments[1].name
+    return None
 
 
 class TextWorld(sw.Environment):
@@ -60,6 +158,11 @@ class TextWorld(sw.Environment):
         self._walk_i = 0
         self._on_walk = True
         self._max_score: Optional[float] = None
+        # The plan the expert's subtasks were named from, its names, and how far it is played.
+        self._exits: Dict[str, Dict[str, str]] = {}
+        self._seg: List[str] = []
+        self._seg_names: List[str] = []
+        self._seg_i = 0
 
     def _scan(self) -> Dict[str, List[str]]:
         if self._families is None:
@@ -109,7 +212,8 @@ class TextWorld(sw.Environment):
         self.close()
         has_json = os.path.exists(os.path.splitext(path)[0] + ".json")
         infos = textworld.EnvInfos(admissible_commands=True, score=True, max_score=True, won=True, lost=True,
-                                   objective=True, policy_commands=has_json, extras=["walkthrough"] if has_json else [])
+                                   objective=True, policy_commands=has_json, facts=has_json,
+                                   extras=["walkthrough"] if has_json else [])
         try:
             self._env = textworld.start(path, request_infos=infos)
             if seed is not None and hasattr(self._env, "seed"):
@@ -121,6 +225,8 @@ class TextWorld(sw.Environment):
         st = self._state
         self._walk = list(st.get("extra.walkthrough") or []) if has_json else []
         self._walk_i, self._on_walk = 0, True
+        self._exits = _exits(st.get("facts"))
+        self._seg, self._seg_names, self._seg_i = [], [], 0
         self._max_score = float(st["max_score"]) if st.get("max_score") is not None else None
         return sw.Reset(clean(st["feedback"]), st.get("objective") or "", max_score=self._max_score,
                         meta={"game": path})
@@ -139,6 +245,8 @@ class TextWorld(sw.Environment):
             self._walk_i += 1
         else:
             self._on_walk = False
+        if self._seg_i < len(self._seg) and action.strip() == self._seg[self._seg_i]:
+            self._seg_i += 1
         score = float(st.get("score") or 0)
         won, lost = bool(st.get("won")), bool(st.get("lost"))
         return sw.Step(clean(st["feedback"]), reward=score - before, score=score, done=bool(done) or won or lost,
@@ -149,19 +257,29 @@ class TextWorld(sw.Environment):
             raise sw.NoEpisode("no TextWorld episode")
         return list(self._state.get("admissible_commands") or [])
 
-    def expert_action(self) -> Optional[str]:
+    def expert_action(self) -> sw.Expert:
         """The game's own plan from the current state (`policy_commands`), which adapts when the
-        agent leaves the walkthrough; the walkthrough's next command when there is no plan."""
+        agent leaves the walkthrough; the walkthrough's next command when there is no plan. With
+        the subtask the command serves (`command_subtasks` of that plan)."""
         if self._env is None:
             raise sw.NoEpisode("no TextWorld episode")
         plan = self._state.get("policy_commands")
         if plan:
-            return plan[0]
+            return sw.Expert(plan[0], self._subtask(list(plan)))
         if self._on_walk and self._walk_i < len(self._walk):
-            return self._walk[self._walk_i]
+            return sw.Expert(self._walk[self._walk_i], self._subtask(self._walk[self._walk_i:]))
         if plan is None and not self._walk:
             raise sw.NoExpert("this game has no walkthrough (no TextWorld .json beside it)")
-        return None
+        return sw.Expert(None)
+
+    def _subtask(self, plan: List[str]) -> str:
+        """The subtask of `plan[0]`. A plan is named once, when it first appears (at reset, or
+        when the agent's detour made the game plan anew) and from the room the player is in then;
+        while the agent follows it, each command keeps the name it got then."""
+        if self._seg[self._seg_i:] != plan:
+            self._seg, self._seg_i = plan, 0
+            self._seg_names = command_subtasks(plan, _room(self._state.get("facts")), self._exits)
+        return self._seg_names[self._seg_i]
 
     def close(self) -> None:
         if self._env is not None:

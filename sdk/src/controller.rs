@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::environment::{EnvError, Environment};
 use crate::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
 use crate::protocol::*;
+use crate::rules::ProgressTracker;
 use crate::stepper::{self, ActionChoice};
 
 /// Where the controller gets low-level actions.
@@ -36,12 +37,23 @@ pub struct EpisodeOptions {
     /// Ask the environment for admissible actions each step and constrain the low level to them.
     pub admissible_actions: bool,
     pub sampling: Option<Sampling>,
+    /// While a policy plays, also ask the environment's expert what it would do in each state and
+    /// keep its answer beside the transitions (`_meta.expert`), with the rules tracker's progress
+    /// (`_meta.expertProgress`): labels for training on the states the learner itself visits.
+    pub expert_labels: bool,
 }
 
 impl Default for EpisodeOptions {
     fn default() -> Self {
-        EpisodeOptions { max_steps: 100, admissible_actions: true, sampling: None }
+        EpisodeOptions { max_steps: 100, admissible_actions: true, sampling: None, expert_labels: false }
     }
+}
+
+/// `_meta` holding one labelled value.
+fn label(key: &str, value: serde_json::Value) -> Meta {
+    let mut map = serde_json::Map::new();
+    map.insert(key.to_string(), value);
+    Some(map)
 }
 
 /// Why an episode could not be played to its end.
@@ -71,6 +83,16 @@ impl RecordSink for NoRecording {
     fn record(&mut self, _: RecordLine) {}
 }
 
+/// The subtask the environment's expert named for its action: planned as given.
+struct ExpertPlan(String);
+
+#[async_trait::async_trait]
+impl HighLevelPolicy for ExpertPlan {
+    async fn plan(&self, _: &PlanParams, _: &CancellationToken) -> Result<PlanResult, PolicyError> {
+        Ok(PlanResult { subtask: self.0.clone(), usage: Usage::default() })
+    }
+}
+
 /// A high-level transition waiting for the state at the next plan.
 struct OpenPlan {
     step: u64,
@@ -78,6 +100,7 @@ struct OpenPlan {
     subtask: String,
     reward: f64,
     usage: RoleUsage,
+    meta: Meta,
 }
 
 /// A low-level transition waiting for the progress its action leads to.
@@ -90,6 +113,7 @@ struct OpenAct {
     done: bool,
     usage: RoleUsage,
     next_observation: Observation,
+    meta: Meta,
 }
 
 struct Recorder<'s> {
@@ -98,7 +122,7 @@ struct Recorder<'s> {
 }
 
 impl Recorder<'_> {
-    fn emit(&mut self, step: u64, transition: LevelTransition, reward: f64, done: bool, usage: RoleUsage) {
+    fn emit(&mut self, step: u64, transition: LevelTransition, reward: f64, done: bool, usage: RoleUsage, meta: Meta) {
         self.sink.record(RecordLine::Transition(TransitionRecord {
             episode: self.key.clone(),
             step,
@@ -106,13 +130,13 @@ impl Recorder<'_> {
             reward,
             done,
             usage,
-            meta: None,
+            meta,
         }));
     }
 
     fn close_plan(&mut self, plan: OpenPlan, next: Option<HighState>, done: bool) {
         let t = LevelTransition::High { state: plan.state, subtask: plan.subtask, next_state: next };
-        self.emit(plan.step, t, plan.reward, done, plan.usage);
+        self.emit(plan.step, t, plan.reward, done, plan.usage, plan.meta);
     }
 
     fn close_act(&mut self, act: OpenAct, next_progress: String) {
@@ -120,8 +144,14 @@ impl Recorder<'_> {
             LowState { subtask: act.state.subtask.clone(), progress: next_progress, observation: act.next_observation };
         let t =
             LevelTransition::Low { state: act.state, action: act.action, subtask_done: act.subtask_done, next_state };
-        self.emit(act.step, t, act.reward, act.done, act.usage);
+        self.emit(act.step, t, act.reward, act.done, act.usage, act.meta);
     }
+}
+
+/// The expert's advice as a transition's `_meta.expert`.
+fn advice_meta(advice: &Option<ExpertActionResult>) -> Meta {
+    let advice = advice.as_ref()?;
+    label("expert", serde_json::to_value(advice).ok()?)
 }
 
 /// Plays one episode from `reset` to its end (or `max_steps`), recording as it goes.
@@ -153,6 +183,8 @@ pub async fn play_episode<E: Environment + ?Sized>(
     let mut open_plan: Option<OpenPlan> = None;
     let mut open_act: Option<OpenAct> = None;
     let mut steps = 0;
+    // The expert named subtasks: its structure is the episode's hierarchy.
+    let mut expert_structured = false;
 
     while steps < options.max_steps {
         let t = Instant::now();
@@ -164,6 +196,11 @@ pub async fn play_episode<E: Environment + ?Sized>(
             ActionSource::EnvironmentExpert => Some(env.expert_action().await),
             ActionSource::Policy(_) => None,
         };
+        // What the expert would do here, for labels only (a state it cannot advise on has none).
+        let advice = match (options.expert_labels, policies.low) {
+            (true, ActionSource::Policy(_)) => env.expert_action().await.ok(),
+            _ => None,
+        };
         env_time += t.elapsed();
         let admissible = match admissible.transpose() {
             Ok(a) => a,
@@ -172,13 +209,27 @@ pub async fn play_episode<E: Environment + ?Sized>(
                 break;
             }
         };
+        let mut expert_plan = None;
         let low = match given {
             None => match policies.low {
                 ActionSource::Policy(p) => ActionChoice::Policy(p),
                 ActionSource::EnvironmentExpert => unreachable!("expert source always fetches"),
             },
-            Some(Ok(Some(action))) => ActionChoice::Given { action, subtask_done: false },
-            Some(Ok(None)) | Some(Err(EnvError::NoExpert(_))) => {
+            Some(Ok(ExpertActionResult { action: Some(action), subtask })) => {
+                if let Some(subtask) = subtask.filter(|s| !s.trim().is_empty()) {
+                    expert_structured = true;
+                    // A new subtask name: the previous action was the last of its subtask.
+                    if state.subtask.as_ref().is_some_and(|current| *current != subtask) {
+                        state.subtask_done = true;
+                        if let Some(act) = open_act.as_mut() {
+                            act.subtask_done = true;
+                        }
+                    }
+                    expert_plan = Some(ExpertPlan(subtask));
+                }
+                ActionChoice::Given { action, subtask_done: false }
+            }
+            Some(Ok(ExpertActionResult { action: None, .. })) | Some(Err(EnvError::NoExpert(_))) => {
                 failure = Some("the expert has no action for this state".into());
                 break;
             }
@@ -197,7 +248,11 @@ pub async fn play_episode<E: Environment + ?Sized>(
             meta: None,
         };
         let t = Instant::now();
-        let result = stepper::step(policies.high, low, policies.progress, &params, cancel).await;
+        let high: &dyn HighLevelPolicy = match &expert_plan {
+            Some(plan) => plan,
+            None => policies.high,
+        };
+        let result = stepper::step(high, low, policies.progress, &params, cancel).await;
         agent_time += t.elapsed();
         let result = match result {
             Ok(r) => r,
@@ -221,12 +276,22 @@ pub async fn play_episode<E: Environment + ?Sized>(
             if let Some(act) = open_act.take() {
                 rec.close_act(act, progress.clone());
             }
+            let meta = options.expert_labels.then(|| {
+                let tracked = ProgressTracker::default().track(
+                    &pstate.subtask,
+                    &pstate.previous_progress,
+                    &pstate.action,
+                    &pstate.observation.text,
+                );
+                label("expertProgress", serde_json::Value::String(tracked))
+            });
             rec.emit(
                 steps.saturating_sub(1),
                 LevelTransition::Progress { state: pstate, progress: progress.clone() },
                 0.0,
                 false,
                 result.usage.progress,
+                meta.flatten(),
             );
         }
         if let Some(subtask) = &result.decisions.planned_subtask {
@@ -245,6 +310,7 @@ pub async fn play_episode<E: Environment + ?Sized>(
                 subtask: subtask.clone(),
                 reward: 0.0,
                 usage: result.usage.high,
+                meta: advice_meta(&advice),
             });
         }
         if let Some(act) = open_act.take() {
@@ -295,6 +361,7 @@ pub async fn play_episode<E: Environment + ?Sized>(
             done: stepped.done,
             usage: result.usage.low,
             next_observation: stepped.observation.clone(),
+            meta: advice_meta(&advice),
         });
         state = result.next_state;
         observation = stepped.observation;
@@ -310,7 +377,9 @@ pub async fn play_episode<E: Environment + ?Sized>(
         }
     }
 
-    if let Some(act) = open_act.take() {
+    if let Some(mut act) = open_act.take() {
+        // The winning action completes the expert's last subtask.
+        act.subtask_done |= expert_structured && outcome == EpisodeOutcome::Won;
         let progress = act.state.progress.clone();
         rec.close_act(act, progress);
     }

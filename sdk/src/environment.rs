@@ -6,7 +6,9 @@
 
 use async_trait::async_trait;
 
-use crate::protocol::{EnvironmentCapabilities, ErrorCode, ResetParams, ResetResult, RpcError, StepResult, TaskInfo};
+use crate::protocol::{
+    EnvironmentCapabilities, ErrorCode, ExpertActionResult, ResetParams, ResetResult, RpcError, StepResult, TaskInfo,
+};
 
 /// An environment fault, as authors raise it and clients receive it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,7 +88,9 @@ pub trait Environment: Send {
         Err(EnvError::Unsupported("env/admissibleActions".into()))
     }
 
-    async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
+    /// The expert's next action (`action: None` when it has none) and, optionally, the subtask it
+    /// serves.
+    async fn expert_action(&mut self) -> Result<ExpertActionResult, EnvError> {
         Err(EnvError::Unsupported("env/expertAction".into()))
     }
 }

@@ -115,3 +115,194 @@ impl ProgressPolicy for RuleAgent {
         self.progress.update(p, c).await
     }
 }
+
+/// A deterministic local-progress tracker: keeps what a good summary of the current subtask must
+/// hold and nothing else, in one bounded line:
+/// `checked: cabinet 1, drawer 2 | found: apple 1 (countertop 1) | last: You open the drawer 2.`
+///
+/// * `checked`: the places the subtask has visited or opened (`go to X`, `open X`), in order;
+/// * `found`: things the subtask names that an observation showed (an `apple` for "take a
+///   apple"), with the place they were seen;
+/// * `last`: the first sentence of the latest result.
+///
+/// It labels the progress of expert demonstrations, and serves at run time in place of a learned
+/// progress role. The line never exceeds `max_chars`: the oldest checked places go first.
+#[derive(Debug, Clone)]
+pub struct ProgressTracker {
+    pub max_chars: usize,
+    pub max_found: usize,
+}
+
+impl Default for ProgressTracker {
+    fn default() -> Self {
+        ProgressTracker { max_chars: 240, max_found: 3 }
+    }
+}
+
+/// Words of a subtask that name no thing.
+const NOT_THINGS: [&str; 16] = [
+    "a", "an", "the", "another", "other", "take", "put", "in/on", "in", "on", "with", "find", "go", "to", "use", "and",
+];
+
+/// The parsed fields of a progress line.
+#[derive(Debug, Default, PartialEq)]
+struct TrackedProgress {
+    checked: Vec<String>,
+    found: Vec<String>,
+    last: String,
+}
+
+impl TrackedProgress {
+    fn parse(line: &str) -> Self {
+        let mut t = TrackedProgress::default();
+        for field in line.split(" | ") {
+            let list = |v: &str| v.split(", ").map(str::to_string).filter(|s| !s.is_empty()).collect();
+            if let Some(v) = field.strip_prefix("checked: ") {
+                t.checked = list(v);
+            } else if let Some(v) = field.strip_prefix("found: ") {
+                t.found = list(v);
+            } else if let Some(v) = field.strip_prefix("last: ") {
+                t.last = v.to_string();
+            }
+        }
+        t
+    }
+
+    fn render(&self) -> String {
+        let mut fields = Vec::new();
+        if !self.checked.is_empty() {
+            fields.push(format!("checked: {}", self.checked.join(", ")));
+        }
+        if !self.found.is_empty() {
+            fields.push(format!("found: {}", self.found.join(", ")));
+        }
+        if !self.last.is_empty() {
+            fields.push(format!("last: {}", self.last));
+        }
+        fields.join(" | ")
+    }
+}
+
+/// The first sentence of `text`, at most `max` characters (cut at a word). Header lines such as
+/// TextWorld's `-= Kitchen =-` are not sentences.
+fn first_sentence(text: &str, max: usize) -> String {
+    let body =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("-=")).collect::<Vec<_>>().join(" ");
+    let s = body.split_inclusive(['.', '!', '?']).next().unwrap_or("").trim();
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    match cut.rfind(' ') {
+        Some(i) => cut[..i].to_string(),
+        None => cut,
+    }
+}
+
+impl ProgressTracker {
+    /// The next progress line from the previous one, the action and what it led to.
+    pub fn track(&self, subtask: &str, previous: &str, action: &str, observation: &str) -> String {
+        let mut t = TrackedProgress::parse(previous);
+        let action = action.trim();
+        let place = action.strip_prefix("go to ").or_else(|| action.strip_prefix("open ")).map(str::trim);
+        if let Some(place) = place.filter(|p| !p.is_empty()) {
+            t.checked.retain(|c| c != place);
+            t.checked.push(place.to_string());
+        }
+        let things: Vec<String> = subtask
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+            .filter(|w| !w.is_empty() && !NOT_THINGS.contains(&w.as_str()))
+            .collect();
+        let at = t.checked.last().cloned();
+        let words: Vec<String> = observation
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+            .collect();
+        for pair in words.windows(2) {
+            let (name, number) = (&pair[0], &pair[1]);
+            if things.contains(name) && !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) {
+                let item = format!("{name} {number}");
+                if at.as_deref() == Some(item.as_str()) {
+                    continue; // the place itself, not a thing in it
+                }
+                let entry = match &at {
+                    Some(place) => format!("{item} ({place})"),
+                    None => item.clone(),
+                };
+                t.found.retain(|f| f != &item && !f.starts_with(&format!("{item} (")));
+                t.found.push(entry);
+            }
+        }
+        let drop = t.found.len().saturating_sub(self.max_found);
+        t.found.drain(..drop);
+        t.last = first_sentence(observation, 80);
+        let mut line = t.render();
+        while line.chars().count() > self.max_chars && !t.checked.is_empty() {
+            t.checked.remove(0);
+            line = t.render();
+        }
+        if line.chars().count() > self.max_chars {
+            line = line.chars().take(self.max_chars).collect();
+        }
+        line
+    }
+}
+
+#[async_trait]
+impl ProgressPolicy for ProgressTracker {
+    async fn update(
+        &self,
+        p: &ProgressUpdateParams,
+        _: &CancellationToken,
+    ) -> Result<ProgressUpdateResult, PolicyError> {
+        let progress = self.track(&p.subtask, &p.previous_progress, &p.action, &p.observation.text);
+        Ok(ProgressUpdateResult { progress, usage: Usage::default() })
+    }
+}
+
+#[cfg(test)]
+mod tracker_tests {
+    use super::ProgressTracker;
+
+    #[test]
+    fn keeps_checked_places_found_things_and_the_last_result() {
+        let t = ProgressTracker::default();
+        let s = "take a apple";
+        let p = t.track(s, "", "go to cabinet 1", "You arrive at cabinet 1. The cabinet 1 is closed.");
+        assert_eq!(p, "checked: cabinet 1 | last: You arrive at cabinet 1.");
+        let p =
+            t.track(s, &p, "open cabinet 1", "You open the cabinet 1. The cabinet 1 is open. In it, you see a cup 1.");
+        assert_eq!(p, "checked: cabinet 1 | last: You open the cabinet 1.");
+        let p = t.track(
+            s,
+            &p,
+            "go to countertop 2",
+            "You arrive at countertop 2. On the countertop 2, you see a apple 3, a bread 1, and a apple 1.",
+        );
+        assert_eq!(
+            p,
+            "checked: cabinet 1, countertop 2 | found: apple 3 (countertop 2), apple 1 (countertop 2) | last: You \
+             arrive at countertop 2."
+        );
+        // Going back somewhere moves it to the end rather than listing it twice.
+        let p = t.track(s, &p, "go to cabinet 1", "You arrive at cabinet 1. The cabinet 1 is open.");
+        assert!(p.starts_with("checked: countertop 2, cabinet 1 | found: apple 3"), "{p}");
+    }
+
+    #[test]
+    fn stays_within_its_bound() {
+        let t = ProgressTracker { max_chars: 120, max_found: 2 };
+        let mut p = String::new();
+        for i in 0..40 {
+            p = t.track(
+                "take a mug",
+                &p,
+                &format!("go to drawer {i}"),
+                &format!("On the drawer {i}, you see a mug {i}."),
+            );
+            assert!(p.chars().count() <= 120, "{p}");
+        }
+        assert!(p.contains("drawer 39") && p.contains("mug 39 (drawer 39)") && !p.contains("mug 37"), "{p}");
+    }
+}

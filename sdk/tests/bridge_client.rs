@@ -60,7 +60,9 @@ async fn plays_to_a_win_with_the_expert_then_shuts_down() {
         assert!(start.observation.parts.contains_key("inventory"));
         let mut won = false;
         for _ in 0..20 {
-            let action = env.expert_action().await.unwrap().expect("the expert has a move");
+            let advice = env.expert_action().await.unwrap();
+            let action = advice.action.expect("the expert has a move");
+            assert!(advice.subtask.is_some_and(|s| action.ends_with(s.trim_start_matches("get the ").trim_start_matches("open the "))), "{action}");
             assert!(env.admissible_actions().await.unwrap().contains(&action), "{action}");
             let step = env.step(&action).await.unwrap();
             if step.done {

@@ -46,8 +46,8 @@ impl Environment for Counter {
         self.steps += 1;
         Ok(StepResult::new(Observation::text(self.steps.to_string()), 0.0, 0.0))
     }
-    async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
-        Ok(Some("inc".into()))
+    async fn expert_action(&mut self) -> Result<ExpertActionResult, EnvError> {
+        Ok(ExpertActionResult::action("inc").with_subtask("count up"))
     }
 }
 
@@ -113,7 +113,9 @@ async fn full_lifecycle() {
     assert_eq!(code(&c.call("env/step", json!({"action": "dance"})).await), -31001);
     let step = c.call("env/step", json!({"action": "inc"})).await;
     assert_eq!(step["result"]["observation"]["text"], json!("1"));
-    assert_eq!(c.call("env/expertAction", json!({})).await["result"]["action"], json!("inc"));
+    // The subtask the expert names travels with its action.
+    let advice = c.call("env/expertAction", json!({})).await;
+    assert_eq!(advice["result"], json!({"action": "inc", "subtask": "count up"}), "{advice}");
     let panicked = c.call("env/step", json!({"action": "panic"})).await;
     assert_eq!(code(&panicked), -32603);
     assert_eq!(c.call("shutdown", Value::Null).await["result"], Value::Null);
@@ -149,4 +151,19 @@ async fn exit_without_shutdown_is_code_1_and_eof_is_clean() {
     c.init().await;
     c.t.close().await.unwrap();
     assert_eq!(c.outcome().await.exit_code, 0);
+}
+
+#[test]
+fn expert_advice_without_a_subtask_has_no_subtask_member() {
+    // Written: no `subtask` key unless there is one (bridges and clients from before the field).
+    assert_eq!(serde_json::to_value(ExpertActionResult::action("inc")).unwrap(), json!({"action": "inc"}));
+    assert_eq!(serde_json::to_value(ExpertActionResult::none()).unwrap(), json!({"action": null}));
+    let named = ExpertActionResult::action("inc").with_subtask("count up");
+    assert_eq!(serde_json::to_value(&named).unwrap(), json!({"action": "inc", "subtask": "count up"}));
+    // Read: absent or null is no subtask; a present one round-trips.
+    let read = |v: Value| serde_json::from_value::<ExpertActionResult>(v).unwrap();
+    assert_eq!(read(json!({"action": "inc"})), ExpertActionResult::action("inc"));
+    assert_eq!(read(json!({"action": "inc", "subtask": null})), ExpertActionResult::action("inc"));
+    assert_eq!(read(json!({"action": "inc", "subtask": "count up"})), named);
+    assert!(serde_json::from_value::<ExpertActionResult>(json!({"action": "inc", "subtask": 3})).is_err());
 }

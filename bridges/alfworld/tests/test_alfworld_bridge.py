@@ -77,3 +77,37 @@ def test_seeded_reset_repeats(bridge):
 def test_killed_bridge_leaves_no_child():
     # the whole session the bridge led is gone (no planner or other helper left behind)
     assert survivors_of_a_killed_bridge(CMD, "alfworld", "valid_unseen", 0) == []
+
+
+# The act that ends each subtask, as the command that does it (README.md, Expert's subtasks).
+ACT_COMMAND = {"take": "take", "heat": "heat", "cool": "cool", "clean": "clean", "use": "use", "put": "move"}
+
+
+@pytest.mark.parametrize("task,variation,subtasks", [
+    ("pick_heat_then_place_in_recep", 0,
+     ["take a apple", "heat the apple with the microwave", "put the apple in/on the fridge"]),
+    ("look_at_obj_in_light", 1, ["take a alarmclock", "use the desklamp"]),
+])
+def test_expert_subtasks_follow_the_documented_sequence(bridge, task, variation, subtasks):
+    bridge.reset(task, "valid_unseen", variation)
+    played, won = [], False
+    for _ in range(60):
+        advice = bridge.expert_advice()
+        played.append((advice["action"], advice["subtask"]))
+        s = bridge.step(advice["action"])
+        if s["done"]:
+            won = s["won"]
+            break
+    assert won, played
+    groups = []
+    for action, subtask in played:
+        if groups and groups[-1][0] == subtask:
+            groups[-1][1].append(action)
+        else:
+            groups.append((subtask, [action]))
+    assert [g[0] for g in groups] == subtasks, groups
+    assert played[0][0] == "look"  # the expert's first action belongs to the first subtask
+    for subtask, actions in groups:
+        # each subtask ends with its act (the find or go-to before it can take any number of steps)
+        assert actions[-1].split()[0] == ACT_COMMAND[subtask.split()[0]], (subtask, actions)
+        assert all(a.split()[0] != ACT_COMMAND[subtask.split()[0]] for a in actions[:-1]), (subtask, actions)

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .framing import DEFAULT_MAX_MESSAGE_SIZE
 from .server import PROTOCOL_VERSION, Server, guard_stdio, is_cancelled, log, progress, serve
-from .values import Observation, Reset, Split, Step, Task
+from .values import Expert, Observation, Reset, Split, Step, Task
 
 __version__ = "0.1.0"
 
@@ -45,6 +45,7 @@ __all__ = [
     "Observation",
     "Reset",
     "Step",
+    "Expert",
     "serve",
     "Server",
     "guard_stdio",

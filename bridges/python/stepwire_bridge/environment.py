@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
-from .values import Reset, Step, Task
+from .values import Expert, Reset, Step, Task
 
 
 class Environment:
@@ -63,8 +63,10 @@ class Environment:
         """The actions valid in the current state (optional)."""
         raise NotImplementedError
 
-    def expert_action(self) -> Optional[str]:
-        """The expert's next action, ``None`` when it has none (optional)."""
+    def expert_action(self) -> Union[str, Expert, None]:
+        """The expert's next action, ``None`` when it has none (optional). Return
+        :class:`Expert` (action, subtask) to name the subtask the action serves, so that expert
+        replays record a real hierarchy."""
         raise NotImplementedError
 
     def close(self) -> None:

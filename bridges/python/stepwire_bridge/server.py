@@ -36,7 +36,7 @@ from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Tupl
 from . import errors as E
 from .environment import Environment
 from .framing import DEFAULT_MAX_MESSAGE_SIZE, EOF, Frame, FrameError, FrameReader, FrameWriter
-from .values import ResultError, actions_json, reset_json, step_json, task_json
+from .values import ResultError, actions_json, expert_json, reset_json, step_json, task_json
 
 PROTOCOL_VERSION = 1
 SUPPORTED_PROTOCOL_VERSIONS = [1]
@@ -578,13 +578,11 @@ class Server:
         _object_params(params, "env/expertAction")
         self._need_episode()
         try:
-            action = self._env.expert_action()
+            advice = self._env.expert_action()
         except E.EnvironmentCrashed:
             self._episode = None
             raise
-        if action is not None and not isinstance(action, str):
-            raise ResultError("expert_action() must return a str or None")
-        return {"action": action}
+        return expert_json(advice)
 
     # -- helpers for author code ----------------------------------------------------------------
 

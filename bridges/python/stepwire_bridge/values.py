@@ -67,6 +67,16 @@ class Step:
     meta: Optional[Dict[str, Any]] = None
 
 
+@dataclass
+class Expert:
+    """What ``expert_action`` may return instead of a plain action: the action and the subtask
+    it serves (a short imperative phrase). Consecutive actions naming the same subtask form one
+    subtask; a new name means the previous action was the last of its subtask."""
+
+    action: Optional[str]
+    subtask: Optional[str] = None
+
+
 # ---------------------------------------------------------------------------------------------
 # Conversion to wire JSON, with checks: a wrong type from author code is reported as a clear
 # internal error instead of a malformed message on the wire.
@@ -175,3 +185,19 @@ def actions_json(actions: Any) -> List[str]:
     if isinstance(actions, (str, bytes)) or not isinstance(actions, (list, tuple)):
         raise ResultError("admissible_actions() must return a list of str")
     return [_str(a, "admissible action") for a in actions]
+
+
+def expert_json(advice: Any) -> dict:
+    """``expert_action()``'s answer (a str, None, or :class:`Expert`) as the wire result."""
+    if advice is None or isinstance(advice, str):
+        return {"action": advice}
+    if isinstance(advice, Expert):
+        if advice.action is not None and not isinstance(advice.action, str):
+            raise ResultError("Expert.action must be a str or None")
+        out: Dict[str, Any] = {"action": advice.action}
+        if advice.subtask is not None:
+            if not isinstance(advice.subtask, str):
+                raise ResultError("Expert.subtask must be a str or None")
+            out["subtask"] = advice.subtask
+        return out
+    raise ResultError("expert_action() must return a str, None or stepwire_bridge.Expert")

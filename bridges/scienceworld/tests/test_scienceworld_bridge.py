@@ -1,5 +1,6 @@
 """The ScienceWorld bridge as a real subprocess over real pipes (the JVM included)."""
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -15,6 +16,15 @@ from bridge_testing import PYTHON as PY, bridge_command, started  # noqa: E402
 from replay_check import BridgeClient, RpcError, play_expert  # noqa: E402
 
 CMD = bridge_command("scienceworld", "--jvm-heap", "1g")
+
+
+def bridge_module():
+    """bridge.py as a module of its own name (every bridge's file is called bridge.py)."""
+    path = os.path.join(os.path.dirname(HERE), "bridge.py")
+    spec = importlib.util.spec_from_file_location("scienceworld_bridge", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def children(pid):
@@ -170,8 +180,7 @@ def test_killed_parent_leaves_no_bridge_or_jvm():
 
 
 def test_pick_option_avoids_moves_that_do_nothing():
-    sys.path.insert(0, os.path.dirname(HERE))
-    import bridge as B
+    B = bridge_module()
 
     prompt = ("Ambiguous request: Please enter the number for the action you intended (or blank to cancel):\n"
               "0:\tmove pea seed (in seed jar, in inventory, in agent, in greenhouse) to seed jar (in inventory, in agent, in greenhouse)\n"
@@ -239,3 +248,80 @@ def test_refused_gold_action_is_skipped(bridge):
         bridge.step("pick up seed jar")
     assert e.value.code == -31001
     assert bridge.expert() not in ("pick up seed jar", None)
+
+
+def _groups(pairs):
+    """[(subtask, [actions...]), ...] from consecutive (action, subtask) pairs."""
+    out = []
+    for action, subtask in pairs:
+        if out and out[-1][0] == subtask:
+            out[-1][1].append(action)
+        else:
+            out.append((subtask, [action]))
+    return out
+
+
+def test_gold_subtasks_rules():
+    B = bridge_module()
+
+    gold = ["open door to kitchen", "go to kitchen", "look around", "pick up thermometer",
+            "look around", "open door to hallway", "go to hallway", "look around", "open door to outside",
+            "go to outside", "move apple seed in seed jar to flower pot 3", "0", "use thermometer in inventory on "
+            "substance in metal pot", "wait1", "wait1", "look around", "wait1", "focus on egg turtle in outside",
+            "pour cup containing blue paint in art studio in jug", "connect battery anode to orange wire terminal 1",
+            "activate stove", "teleport to workshop", "wait", "look around"]
+    assert _groups(zip(gold, B.gold_subtasks(gold))) == [
+        ("go to the kitchen", ["open door to kitchen", "go to kitchen"]),
+        ("pick up the thermometer", ["look around", "pick up thermometer"]),
+        ("go outside", ["look around", "open door to hallway", "go to hallway", "look around",
+                        "open door to outside", "go to outside"]),
+        ("move the apple seed in seed jar to the flower pot 3", ["move apple seed in seed jar to flower pot 3", "0"]),
+        ("use the thermometer on the substance in metal pot", ["use thermometer in inventory on substance in metal pot"]),
+        ("wait", ["wait1", "wait1", "look around", "wait1"]),
+        ("focus on the egg turtle", ["focus on egg turtle in outside"]),
+        ("pour the cup containing blue paint into the jug", ["pour cup containing blue paint in art studio in jug"]),
+        ("connect the battery anode to the orange wire terminal 1", ["connect battery anode to orange wire terminal 1"]),
+        ("activate the stove", ["activate stove"]),
+        ("go to the workshop", ["teleport to workshop"]),
+        ("wait", ["wait", "look around"]),  # looking at the very end: the subtask before
+    ]
+    assert B.gold_subtasks([]) == [] and B.gold_subtasks(["look around"]) == ["look around"]
+
+
+def test_expert_names_subtasks_and_replaying_it_still_wins(bridge):
+    # find-living-thing: the gold path's animal and first room vary between generations, its
+    # shape does not (README.md, Expert's subtasks).
+    r = bridge.reset("find-living-thing", "train", 0)
+    played, won = [], False
+    for _ in range(r["_meta"]["goldLength"] + 5):
+        advice = bridge.expert_advice()
+        if advice["action"] is None:
+            break
+        assert advice == bridge.expert_advice()  # asking again changes nothing
+        played.append((advice["action"], advice["subtask"]))
+        s = bridge.step(advice["action"])
+        if s["done"]:
+            won = s["won"]
+            break
+    assert won, played
+    animal = next(a for a, _ in played if a.startswith("focus on "))[len("focus on "):]
+    groups = _groups(played)
+    assert [g[0] for g in groups] == ["go outside", f"focus on the {animal}", f"pick up the {animal}",
+                                      "go to the kitchen", f"move the egg {animal} egg to the red box"], groups
+    assert [len(g[1]) for g in groups] == [4, 2, 1, 2, 1]
+    assert groups[1][1] == ["look around", f"focus on {animal}"]
+
+
+def test_subtasks_follow_the_gold_position_through_detours_and_prompts(bridge):
+    # A detour (lenient mode) does not move the expert, nor its subtask.
+    bridge.reset("boil", "train", 0)
+    first = bridge.expert_advice()
+    assert first["subtask"] == "go to the kitchen"
+    bridge.step("inventory")
+    assert bridge.expert_advice() == first
+    # An ambiguity prompt's answer belongs to the subtask of the action it answers.
+    seed, pot, after = _to_prompt(bridge)
+    answer = bridge.expert_advice()
+    assert answer["action"].isdigit() and answer["subtask"] == f"move the {seed} in seed jar to the {pot}"
+    bridge.step(answer["action"])
+    assert bridge.expert_advice() == {"action": after, "subtask": f"focus on the {seed} in {pot}"}

@@ -1,5 +1,6 @@
 """The TextWorld bridge as a real subprocess over real pipes."""
 
+import importlib.util
 import os
 import sys
 
@@ -71,3 +72,105 @@ def test_seeded_reset_repeats(bridge):
 
 def test_killed_bridge_leaves_no_child():
     assert survivors_of_a_killed_bridge(CMD, "cooking", "train", 1) == []
+
+
+def _groups(pairs):
+    """[(subtask, [commands...]), ...] from consecutive (command, subtask) pairs."""
+    out = []
+    for command, subtask in pairs:
+        if out and out[-1][0] == subtask:
+            out[-1][1].append(command)
+        else:
+            out.append((subtask, [command]))
+    return out
+
+
+def bridge_module():
+    """bridge.py as a module of its own name (every bridge's file is called bridge.py)."""
+    path = os.path.join(os.path.dirname(HERE), "bridge.py")
+    spec = importlib.util.spec_from_file_location("textworld_bridge", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_command_subtasks_rules():
+    B = bridge_module()
+
+    exits = {"bedroom": {"west": "livingroom"}, "livingroom": {"south": "corridor"}, "corridor": {"west": "kitchen"}}
+    walk = ["inventory", "go west", "go south", "look", "go west", "examine cookbook", "drop yellow apple",
+            "take red potato from counter", "cook red potato with stove", "slice red potato with knife",
+            "insert laptop into box", "put worm on table", "unlock type G chest with type G latchkey",
+            "open type G chest", "go north", "go east", "prepare meal", "eat meal", "look"]
+    assert _groups(zip(walk, B.command_subtasks(walk, "bedroom", exits))) == [
+        ("go to the kitchen", ["inventory", "go west", "go south", "look", "go west"]),
+        ("drop the yellow apple", ["examine cookbook", "drop yellow apple"]),
+        ("take the red potato", ["take red potato from counter"]),
+        ("cook the red potato with the stove", ["cook red potato with stove"]),
+        ("slice the red potato with the knife", ["slice red potato with knife"]),
+        ("put the laptop in the box", ["insert laptop into box"]),
+        ("put the worm on the table", ["put worm on table"]),
+        ("unlock the type G chest with the type G latchkey", ["unlock type G chest with type G latchkey"]),
+        ("open the type G chest", ["open type G chest"]),
+        ("go north, east", ["go north", "go east"]),  # the map does not know where this leads
+        ("prepare the meal", ["prepare meal"]),
+        ("eat the meal", ["eat meal", "look"]),  # looking at the very end: the subtask before
+    ]
+    assert B.command_subtasks(["go west"]) == ["go west"]
+
+
+def _play(bridge, first=()):
+    """Plays `first`, then the expert to the end: [(command, subtask)] of the expert's part."""
+    for command in first:
+        bridge.step(command)
+    played, s = [], None
+    for _ in range(100):
+        advice = bridge.expert_advice()
+        if advice["action"] is None:
+            break
+        assert advice == bridge.expert_advice()  # asking again changes nothing
+        played.append((advice["action"], advice["subtask"]))
+        s = bridge.step(advice["action"])
+        if s["done"]:
+            break
+    return played, s
+
+
+def test_expert_names_subtasks_and_replaying_it_still_wins(bridge):
+    # cooking-001 (seed 3001): the README's example. The expert follows TextWorld's plan, which
+    # skips the walkthrough's `inventory`, `examine cookbook` and `drop`s.
+    bridge.reset("cooking", "train", 1)
+    played, s = _play(bridge)
+    assert s["won"], played
+    assert _groups(played) == [
+        ("go to the kitchen", ["go west", "go south", "go west"]),
+        ("take the red potato", ["take red potato from counter"]),
+        ("cook the red potato with the stove", ["cook red potato with stove"]),
+        ("take the knife", ["take knife from table"]),
+        ("slice the red potato with the knife", ["slice red potato with knife"]),
+        ("cook the yellow bell pepper with the oven", ["cook yellow bell pepper with oven"]),
+        ("chop the yellow bell pepper with the knife", ["chop yellow bell pepper with knife"]),
+        ("prepare the meal", ["prepare meal"]),
+        ("eat the meal", ["eat meal"]),
+    ]
+    # custom-002 (seed 1002): plan and walkthrough are the same here.
+    bridge.reset("custom", "train", 2)
+    played, s = _play(bridge)
+    assert s["won"], played
+    assert _groups(played) == [
+        ("open the gate", ["open gate"]),
+        ("go to the chamber", ["go south", "go east"]),
+        ("take the loaf of bread", ["take loaf of bread from chest"]),
+        ("eat the loaf of bread", ["eat loaf of bread"]),
+    ]
+
+
+def test_subtasks_are_kept_while_followed_and_renamed_after_a_detour(bridge):
+    bridge.reset("cooking", "train", 1)
+    bridge.step("go west")
+    assert bridge.expert_advice() == {"action": "go south", "subtask": "go to the kitchen"}
+    bridge.step("look")  # a detour that changes nothing: same plan, same names
+    assert bridge.expert_advice() == {"action": "go south", "subtask": "go to the kitchen"}
+    bridge.step("go east")  # back where it started: the game plans anew, named from there
+    played, s = _play(bridge)
+    assert s["won"] and _groups(played)[0] == ("go to the kitchen", ["go west", "go south", "go west"])

@@ -83,9 +83,20 @@ impl Environment for Lockbox {
         let verbs = self.colors.iter().flat_map(|c| [format!("take {c} key"), format!("open {c} box")]);
         Ok(std::iter::once("look".to_string()).chain(verbs).collect())
     }
-    async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
+    async fn expert_action(&mut self) -> Result<ExpertActionResult, EnvError> {
         self.over.ok_or(EnvError::NoEpisode)?;
-        Ok(self.solution.get(self.done_steps).cloned())
+        // Each key and each box is its own subtask: "get the red key", "open the red box".
+        Ok(match self.solution.get(self.done_steps) {
+            Some(action) => {
+                let subtask = match action.split_once(' ') {
+                    Some(("take", what)) => format!("get the {what}"),
+                    Some((_, what)) => format!("open the {what}"),
+                    None => action.clone(),
+                };
+                ExpertActionResult::action(action).with_subtask(subtask)
+            }
+            None => ExpertActionResult::none(),
+        })
     }
 }
 

@@ -56,10 +56,20 @@ pub struct RunArgs {
     #[arg(long = "reset-option", value_name = "KEY=VALUE")]
     pub reset_options: Vec<String>,
 
-    /// `expert` (the bridge's env/expertAction with a rule-based planner and progress tracker),
+    /// `expert` (the bridge's env/expertAction, with the subtasks it names or else the whole task
+    /// as one, and the rules progress tracker),
     /// `rules` (rule-based, first admissible action) or an exported policy directory.
     #[arg(long, default_value = "expert", value_name = "expert|rules|DIR")]
     pub policy: String,
+    /// With a model policy: write local progress with the deterministic rules tracker (what the
+    /// expert's demonstrations are labelled with) instead of the model's progress role.
+    #[arg(long)]
+    pub progress_rules: bool,
+    /// With a model policy: also ask the bridge's expert what it would do in every state the
+    /// policy visits, and record its answer (`_meta.expert`) and the rules tracker's progress
+    /// (`_meta.expertProgress`) beside the transitions: labels for DAgger-style training.
+    #[arg(long)]
+    pub expert_labels: bool,
     #[command(flatten)]
     pub model: ModelOptions,
     /// Give model policies the admissible actions (default; when the bridge offers them).
@@ -178,6 +188,8 @@ impl RunArgs {
                 seed: self.seed,
             },
             policy: PolicySpec::parse(&self.policy),
+            progress_rules: self.progress_rules,
+            expert_labels: self.expert_labels,
             model: self.model,
             admissible: !self.no_admissible,
             jobs: self.jobs,

@@ -28,8 +28,8 @@ use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
 use stepwire_sdk::controller::{play_episode, EpisodeOptions};
 use stepwire_sdk::environment::{EnvError, Environment};
 use stepwire_sdk::protocol::{
-    EnvironmentCapabilities, EpisodeOutcome, EpisodeSummary, LevelTransition, RecordLine, ResetParams, ResetResult,
-    StepResult, TaskInfo, Usage,
+    EnvironmentCapabilities, EpisodeOutcome, EpisodeSummary, ExpertActionResult, LevelTransition, RecordLine,
+    ResetParams, ResetResult, StepResult, TaskInfo, Usage,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -58,6 +58,10 @@ pub struct RunConfig {
     pub command: BridgeCommand,
     pub selection: Selection,
     pub policy: PolicySpec,
+    /// Use the rules progress tracker in place of the loaded policy's progress role.
+    pub progress_rules: bool,
+    /// Record the expert's advice beside a policy's transitions (training labels).
+    pub expert_labels: bool,
     pub model: crate::policies::ModelOptions,
     /// Pass admissible actions to model policies (when the bridge offers them).
     pub admissible: bool,
@@ -99,7 +103,7 @@ pub struct PlanInfo {
 pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     let mut signals = Signals::new()?;
-    let policies = RunPolicies::load(&config.policy, config.model)?;
+    let policies = RunPolicies::load(&config.policy, config.model, config.progress_rules)?;
     let bridge_opts = BridgeOptions {
         call_timeout: config.call_timeout,
         initialize_timeout: config.startup_timeout,
@@ -123,6 +127,9 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
     let env = if caps.name.is_empty() { config.env_name.clone() } else { caps.name.clone() };
     if matches!(config.policy, PolicySpec::Expert) && !caps.expert_action {
         anyhow::bail!("--policy expert needs env/expertAction, which the `{env}` bridge does not offer");
+    }
+    if config.expert_labels && !caps.expert_action {
+        anyhow::bail!("--expert-labels needs env/expertAction, which the `{env}` bridge does not offer");
     }
     let (split, plan) = plan::build(&env, &tasks, &config.selection)?;
 
@@ -185,6 +192,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         max_steps: config.max_steps,
         admissible_actions: config.admissible && caps.admissible_actions,
         sampling: None,
+        expert_labels: config.expert_labels,
     };
     let shared = Arc::new(Shared {
         command: config.command.clone(),
@@ -574,7 +582,7 @@ impl Environment for Watched<'_> {
         self.note(r)
     }
 
-    async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
+    async fn expert_action(&mut self) -> Result<ExpertActionResult, EnvError> {
         let r = self.inner.expert_action().await;
         self.note(r)
     }

@@ -26,9 +26,9 @@ use crate::protocol::methods::{
     Shutdown,
 };
 use crate::protocol::{
-    AdmissibleActionsParams, ClientCapabilities, EnvironmentCapabilities, ExpertActionParams, InitializeParams,
-    InitializeResult, InitializedParams, PeerInfo, ResetParams, ResetResult, RpcError, StepParams, StepResult,
-    TaskInfo, TasksParams, PROTOCOL_VERSION,
+    AdmissibleActionsParams, ClientCapabilities, EnvironmentCapabilities, ExpertActionParams, ExpertActionResult,
+    InitializeParams, InitializeResult, InitializedParams, PeerInfo, ResetParams, ResetResult, RpcError, StepParams,
+    StepResult, TaskInfo, TasksParams, PROTOCOL_VERSION,
 };
 use crate::rpc::{CallError, Connection, ConnectionOptions};
 
@@ -249,10 +249,10 @@ impl Environment for BridgeClient {
         Ok(self.call::<EnvAdmissibleActions>(AdmissibleActionsParams::default()).await?.actions)
     }
 
-    async fn expert_action(&mut self) -> Result<Option<String>, EnvError> {
+    async fn expert_action(&mut self) -> Result<ExpertActionResult, EnvError> {
         if !self.caps.expert_action {
             return Err(EnvError::Unsupported(EnvExpertAction::NAME.into()));
         }
-        Ok(self.call::<EnvExpertAction>(ExpertActionParams::default()).await?.action)
+        self.call::<EnvExpertAction>(ExpertActionParams::default()).await
     }
 }

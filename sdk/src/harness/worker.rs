@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::environment::{EnvError, Environment};
-use crate::protocol::{AdmissibleActionsResult, ExpertActionResult, ResetParams, RpcError, TasksResult};
+use crate::protocol::{AdmissibleActionsResult, ResetParams, RpcError, TasksResult};
 use crate::rpc::to_result;
 
 /// An environment call, params already validated.
@@ -63,7 +63,7 @@ async fn call<E: Environment>(env: &mut E, call: EnvCall) -> Result<Value, RpcEr
         EnvCall::Admissible => {
             to_result(AdmissibleActionsResult { actions: env.admissible_actions().await.map_err(wrap)? })
         }
-        EnvCall::Expert => to_result(ExpertActionResult { action: env.expert_action().await.map_err(wrap)? }),
+        EnvCall::Expert => to_result(env.expert_action().await.map_err(wrap)?),
         EnvCall::Barrier => Ok(Value::Null),
     }
 }

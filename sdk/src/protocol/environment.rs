@@ -146,8 +146,33 @@ pub struct ExpertActionParams {
     pub meta: Meta,
 }
 
-/// `env/expertAction` result: the expert's next action, `null` when it has none for this state.
+/// `env/expertAction` result: the expert's next action (`null` when it has none for this state)
+/// and, optionally, the subtask that action serves.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExpertActionResult {
     pub action: Option<String>,
+    /// The subtask this action serves, as a short imperative phrase ("take a apple"), when the
+    /// expert knows its own structure. Consecutive actions with the same subtask form one subtask;
+    /// a new value means the previous action was the last of its subtask. Absent: the expert gives
+    /// no structure and the runner plans the whole task as one subtask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<String>,
+}
+
+impl ExpertActionResult {
+    /// An action with no subtask structure.
+    pub fn action(action: impl Into<String>) -> Self {
+        ExpertActionResult { action: Some(action.into()), subtask: None }
+    }
+
+    /// No action for this state.
+    pub fn none() -> Self {
+        ExpertActionResult::default()
+    }
+
+    /// The same advice, naming the subtask the action serves.
+    pub fn with_subtask(mut self, subtask: impl Into<String>) -> Self {
+        self.subtask = Some(subtask.into());
+        self
+    }
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The whole STEP-HRL recipe for an ALFWorld policy, one command, resumable:
+#
+#   record    the hand-coded expert on `train` games (hierarchical demonstrations)
+#   dataset   samples rendered with the manifest's role templates; a tokenizer trained on them
+#   bc        behaviour cloning of one small decoder (all three roles)      -> export policy-bc
+#   collect   the BC policy plays other `train` games through stepwire, with the expert's
+#             answers recorded in the states it visits (--expert-labels)
+#   rl        offline RL (expectile V, TD Q, advantage-weighted actor) on expert + rollouts
+#                                                                            -> export policy-rl
+#   dagger    BC again from the BC weights on expert + expert-labelled rollouts -> export policy-dagger
+#   evaluate  each policy on valid_unseen (and the chosen one on valid_seen) through stepwire run
+#
+# Every stage writes into $WORK and is skipped when its output is there, so a cut-off run
+# carries on where it stopped (training stages resume from their checkpoints).
+#
+#   scripts/train-alfworld.sh                 # the full recipe (about 2 hours on 2 cores)
+#   scripts/train-alfworld.sh --quick         # a few games and steps, end to end (CI)
+#
+# Sizes can be overridden: GAMES, BC_EPOCHS, ROLLOUTS, RL_STEPS, DAGGER_EPOCHS, EVAL_GAMES
+# (0 = whole splits), MAX_STEPS, JOBS, WORK; STEPWIRE_BIN runs that stepwire instead of building
+# the release one.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$quick" = 1 ]; then
+  : "${GAMES:=6}" "${BC_EPOCHS:=1}" "${ROLLOUTS:=2}" "${RL_STEPS:=4}" "${DAGGER_EPOCHS:=0.5}"
+  : "${EVAL_GAMES:=1}" "${MAX_STEPS:=12}" "${WORK:=$root/.cache/recipe/alfworld-quick}"
+  model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128 --max-positions 512)
+  tok_args=(--vocab-size 600)
+else
+  : "${GAMES:=800}" "${BC_EPOCHS:=4}" "${ROLLOUTS:=200}" "${RL_STEPS:=300}" "${DAGGER_EPOCHS:=1}"
+  : "${EVAL_GAMES:=0}" "${MAX_STEPS:=50}" "${WORK:=$root/.cache/recipe/alfworld}"
+  model_args=()
+  tok_args=()
+fi
+: "${JOBS:=2}"
+
+scripts/setup.sh --train
+if [ -z "${STEPWIRE_BIN:-}" ]; then
+  echo "[recipe] building stepwire (release)" >&2
+  cargo build --release -q -p stepwire-runtime
+fi
+export STEPWIRE_PYTHON="$root/.venv/bin/python"
+export ALFWORLD_DATA="${ALFWORLD_DATA:-$root/.cache/alfworld}"
+export HF_HUB_OFFLINE=1 PYTHONPATH="$root/train${PYTHONPATH:+:$PYTHONPATH}"
+stepwire="${STEPWIRE_BIN:-$root/target/release/stepwire}"
+train() { "$root/.venv/bin/python" -m stepwire_train "$@"; }
+mkdir -p "$WORK"
+t_start=$SECONDS
+stage() { printf '[recipe] %s (%ds so far)\n' "$*" $((SECONDS - t_start)) >&2; }
+
+play() {  # play POLICY SPLIT EPISODES SEED RECORD [extra stepwire run args...]
+  local policy=$1 split=$2 episodes=$3 seed=$4 record=$5
+  shift 5
+  local sel=(--episodes "$episodes" --seed "$seed")
+  [ "$episodes" = 0 ] && sel=()
+  "$stepwire" run --env alfworld --tasks alfworld --split "$split" --policy "$policy" "${sel[@]}" \
+    --max-steps "$MAX_STEPS" --jobs "$JOBS" --record "$record" --resume --quiet "$@"
+}
+
+stage "record: the expert on $GAMES train games"
+play expert train "$GAMES" 1 "$WORK/expert.jsonl" >"$WORK/expert.txt"
+
+stage "dataset and tokenizer"
+[ -f "$WORK/data/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" --out "$WORK/data"
+[ -f "$WORK/tokenizer.json" ] || train tokenizer --data "$WORK/data" --out "$WORK/tokenizer.json" "${tok_args[@]}"
+
+stage "behaviour cloning ($BC_EPOCHS epochs)"
+if [ ! -f "$WORK/bc/summary.json" ]; then
+  resume=(); [ -f "$WORK/bc/checkpoint.pt" ] && resume=(--resume)
+  train bc --data "$WORK/data" --tokenizer "$WORK/tokenizer.json" --out "$WORK/bc" \
+    --epochs "$BC_EPOCHS" "${model_args[@]}" "${resume[@]}"
+fi
+[ -f "$WORK/policy-bc/stepwire.toml" ] || train export --from "$WORK/bc" --out "$WORK/policy-bc"
+
+stage "collect: the BC policy on $ROLLOUTS train games, expert answers recorded"
+play "$WORK/policy-bc" train "$ROLLOUTS" 2 "$WORK/rollouts.jsonl" --expert-labels >"$WORK/rollouts.txt"
+
+stage "offline RL ($RL_STEPS steps)"
+if [ ! -f "$WORK/rl/summary.json" ]; then
+  resume=(); [ -f "$WORK/rl/checkpoint.pt" ] && resume=(--resume)
+  train rl --init "$WORK/bc" --expert "$WORK/expert.jsonl" --rollouts "$WORK/rollouts.jsonl" \
+    --out "$WORK/rl" --steps "$RL_STEPS" "${resume[@]}"
+fi
+[ -f "$WORK/policy-rl/stepwire.toml" ] || train export --from "$WORK/rl" --out "$WORK/policy-rl"
+
+stage "DAgger: expert labels on the learner's states, BC from the BC weights"
+if [ ! -f "$WORK/dagger/summary.json" ]; then
+  [ -f "$WORK/data-dagger/samples.jsonl" ] || train dataset --records "$WORK/rollouts.jsonl" \
+    --labels expert --outcomes all --out "$WORK/data-dagger"
+  cat "$WORK/data/samples.jsonl" "$WORK/data-dagger/samples.jsonl" >"$WORK/data-dagger/all.jsonl"
+  mkdir -p "$WORK/data-mixed"
+  cp "$WORK/data-dagger/all.jsonl" "$WORK/data-mixed/samples.jsonl"
+  cp "$WORK/data/manifest.toml" "$WORK/data-mixed/manifest.toml"
+  resume=(); [ -f "$WORK/dagger/checkpoint.pt" ] && resume=(--resume)
+  train bc --data "$WORK/data-mixed" --tokenizer "$WORK/tokenizer.json" --init "$WORK/bc/hf" \
+    --out "$WORK/dagger" --epochs "$DAGGER_EPOCHS" --lr 3e-4 "${resume[@]}"
+fi
+[ -f "$WORK/policy-dagger/stepwire.toml" ] || train export --from "$WORK/dagger" --out "$WORK/policy-dagger"
+
+for policy in bc rl dagger; do
+  stage "evaluate policy-$policy on valid_unseen"
+  play "$WORK/policy-$policy" valid_unseen "$EVAL_GAMES" 7 "$WORK/eval-$policy-valid_unseen.jsonl" \
+    >"$WORK/eval-$policy-valid_unseen.txt"
+  cat "$WORK/eval-$policy-valid_unseen.txt"
+done
+
+stage "prompt tokens per step: STEP-HRL vs full history"
+train tokens-per-step --records "$WORK/expert.jsonl" --tokenizer "$WORK/tokenizer.json" --out "$WORK/report" >/dev/null
+stage "done: policies in $WORK/policy-{bc,rl,dagger}, results in $WORK/eval-*.txt"
