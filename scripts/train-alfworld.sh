@@ -39,7 +39,7 @@ if [ "$quick" = 1 ]; then
   model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128 --max-positions 512)
   tok_args=(--vocab-size 600)
 else
-  : "${GAMES:=800}" "${BC_EPOCHS:=4}" "${ROLLOUTS:=200}" "${RL_STEPS:=300}" "${DAGGER_EPOCHS:=1}"
+  : "${GAMES:=800}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=120}" "${RL_STEPS:=120}" "${DAGGER_EPOCHS:=1}"
   : "${EVAL_GAMES:=0}" "${MAX_STEPS:=50}" "${WORK:=$root/.cache/recipe/alfworld}"
   model_args=()
   tok_args=()
@@ -60,17 +60,20 @@ mkdir -p "$WORK"
 t_start=$SECONDS
 stage() { printf '[recipe] %s (%ds so far)\n' "$*" $((SECONDS - t_start)) >&2; }
 
-play() {  # play POLICY SPLIT EPISODES SEED RECORD [extra stepwire run args...]
-  local policy=$1 split=$2 episodes=$3 seed=$4 record=$5
-  shift 5
+# Evaluations are reported per task type; recordings for training sample across all games.
+types=pick_and_place_simple,look_at_obj_in_light,pick_clean_then_place_in_recep
+types=$types,pick_heat_then_place_in_recep,pick_cool_then_place_in_recep,pick_two_obj_and_place
+play() {  # play TASKS POLICY SPLIT EPISODES SEED RECORD [extra stepwire run args...]
+  local tasks=$1 policy=$2 split=$3 episodes=$4 seed=$5 record=$6
+  shift 6
   local sel=(--episodes "$episodes" --seed "$seed")
   [ "$episodes" = 0 ] && sel=()
-  "$stepwire" run --env alfworld --tasks alfworld --split "$split" --policy "$policy" "${sel[@]}" \
+  "$stepwire" run --env alfworld --tasks "$tasks" --split "$split" --policy "$policy" "${sel[@]}" \
     --max-steps "$MAX_STEPS" --jobs "$JOBS" --record "$record" --resume --quiet "$@"
 }
 
 stage "record: the expert on $GAMES train games"
-play expert train "$GAMES" 1 "$WORK/expert.jsonl" >"$WORK/expert.txt"
+play alfworld expert train "$GAMES" 1 "$WORK/expert.jsonl" >"$WORK/expert.txt"
 
 stage "dataset and tokenizer"
 [ -f "$WORK/data/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" --out "$WORK/data"
@@ -85,7 +88,7 @@ fi
 [ -f "$WORK/policy-bc/stepwire.toml" ] || train export --from "$WORK/bc" --out "$WORK/policy-bc"
 
 stage "collect: the BC policy on $ROLLOUTS train games, expert answers recorded"
-play "$WORK/policy-bc" train "$ROLLOUTS" 2 "$WORK/rollouts.jsonl" --expert-labels >"$WORK/rollouts.txt"
+play alfworld "$WORK/policy-bc" train "$ROLLOUTS" 2 "$WORK/rollouts.jsonl" --expert-labels >"$WORK/rollouts.txt"
 
 stage "offline RL ($RL_STEPS steps)"
 if [ ! -f "$WORK/rl/summary.json" ]; then
@@ -97,21 +100,17 @@ fi
 
 stage "DAgger: expert labels on the learner's states, BC from the BC weights"
 if [ ! -f "$WORK/dagger/summary.json" ]; then
-  [ -f "$WORK/data-dagger/samples.jsonl" ] || train dataset --records "$WORK/rollouts.jsonl" \
-    --labels expert --outcomes all --out "$WORK/data-dagger"
-  cat "$WORK/data/samples.jsonl" "$WORK/data-dagger/samples.jsonl" >"$WORK/data-dagger/all.jsonl"
-  mkdir -p "$WORK/data-mixed"
-  cp "$WORK/data-dagger/all.jsonl" "$WORK/data-mixed/samples.jsonl"
-  cp "$WORK/data/manifest.toml" "$WORK/data-mixed/manifest.toml"
+  [ -f "$WORK/data-dagger/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" \
+    --expert-labelled "$WORK/rollouts.jsonl" --out "$WORK/data-dagger"
   resume=(); [ -f "$WORK/dagger/checkpoint.pt" ] && resume=(--resume)
-  train bc --data "$WORK/data-mixed" --tokenizer "$WORK/tokenizer.json" --init "$WORK/bc/hf" \
+  train bc --data "$WORK/data-dagger" --tokenizer "$WORK/tokenizer.json" --init "$WORK/bc/hf" \
     --out "$WORK/dagger" --epochs "$DAGGER_EPOCHS" --lr 3e-4 "${resume[@]}"
 fi
 [ -f "$WORK/policy-dagger/stepwire.toml" ] || train export --from "$WORK/dagger" --out "$WORK/policy-dagger"
 
 for policy in bc rl dagger; do
   stage "evaluate policy-$policy on valid_unseen"
-  play "$WORK/policy-$policy" valid_unseen "$EVAL_GAMES" 7 "$WORK/eval-$policy-valid_unseen.jsonl" \
+  play "$types" "$WORK/policy-$policy" valid_unseen "$EVAL_GAMES" 7 "$WORK/eval-$policy-valid_unseen.jsonl" \
     >"$WORK/eval-$policy-valid_unseen.txt"
   cat "$WORK/eval-$policy-valid_unseen.txt"
 done

@@ -10,6 +10,16 @@ use stepwire_tests::{binary, python, workspace};
 use tokio_util::sync::CancellationToken;
 
 async fn play(cmd: BridgeCommand, env: &str, task: &str, expert: bool) -> (Vec<RecordLine>, EpisodeOutcome) {
+    play_with(cmd, env, task, expert, EpisodeOptions { max_steps: 30, ..Default::default() }).await
+}
+
+async fn play_with(
+    cmd: BridgeCommand,
+    env: &str,
+    task: &str,
+    expert: bool,
+    options: EpisodeOptions,
+) -> (Vec<RecordLine>, EpisodeOutcome) {
     let mut bridge = BridgeClient::spawn(cmd, BridgeOptions::default()).await.expect("bridge starts");
     let agent = RuleAgent::default();
     let planner = WholeTaskPlanner;
@@ -27,7 +37,6 @@ async fn play(cmd: BridgeCommand, env: &str, task: &str, expert: bool) -> (Vec<R
         ..Default::default()
     };
     let key = EpisodeKey { env: env.into(), task: task.into(), split: "train".into(), variation: 1, repeat: 0 };
-    let options = EpisodeOptions { max_steps: 30, ..Default::default() };
     let mut lines = Vec::new();
     let summary = play_episode(&mut bridge, policies, reset, key, &options, &mut lines, &CancellationToken::new())
         .await
@@ -74,4 +83,30 @@ async fn python_example_rule_agent_episode_trace() {
         "[].envSeconds" => "[seconds]",
         "[].agentSeconds" => "[seconds]",
     });
+}
+
+/// A rule agent plays while the expert's advice is recorded beside its transitions: the labels
+/// DAgger trains on. Every decision of the learner carries what the expert would have done.
+#[tokio::test]
+async fn expert_labels_ride_along_with_a_learner() {
+    let cmd = BridgeCommand::new(binary("stepwire-example-bridge", "lockbox-bridge")).name("lockbox");
+    let options = EpisodeOptions { max_steps: 6, expert_labels: true, ..Default::default() };
+    let (lines, _) = play_with(cmd, "lockbox", "find-key", false, options).await;
+    let lines = validated(&lines);
+    let level = |l: &Value| l["level"].as_str().unwrap_or_default().to_string();
+    let transitions: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "transition").collect();
+    assert!(transitions.iter().any(|l| level(l) == "progress"));
+    for l in transitions {
+        match level(l).as_str() {
+            "low" | "high" => {
+                let advice = &l["_meta"]["expert"];
+                assert!(advice["action"].is_string() && advice["subtask"].is_string(), "{l}");
+            }
+            _ => {
+                let tracked = l["_meta"]["expertProgress"].as_str().expect("a tracked progress line");
+                let action = l["state"]["action"].as_str().unwrap();
+                assert!(!tracked.is_empty() && !action.is_empty(), "{l}");
+            }
+        }
+    }
 }

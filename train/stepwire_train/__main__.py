@@ -66,15 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "schemas/record.line.json) and renders one sample per recorded decision "
                        "with the manifest's role templates, exactly as the runtime renders "
                        "prompts. Writes OUT/samples.jsonl, OUT/manifest.toml, OUT/summary.json.")
-    p.add_argument("--records", nargs="+", required=True, help="recording files (JSONL)")
+    p.add_argument("--records", nargs="*", default=[],
+                   help="recording files (JSONL) whose recorded outputs are the targets (expert "
+                        "demonstrations)")
+    p.add_argument("--expert-labelled", nargs="*", default=[], metavar="RECORDS",
+                   help="recordings made with `stepwire run --expert-labels`: the learner's own "
+                        "states, relabelled with the expert's answers (DAgger); every outcome")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--manifest", default=None, help=f"role templates (default {DEFAULT_MANIFEST}; "
                    f"with --history full, {FULL_HISTORY_MANIFEST})")
     p.add_argument("--roles", default="high,low,progress", help="roles to include")
-    p.add_argument("--labels", choices=["recorded", "expert"], default="recorded",
-                   help="recorded: the outputs as recorded (expert demonstrations); expert: the "
-                        "expert's answers in the learner's own states (recordings made with "
-                        "`stepwire run --expert-labels`; DAgger). With expert, use --outcomes all")
     p.add_argument("--history", choices=["step", "full"], default="step",
                    help="step: STEP-HRL's compact prompts; full: the flat full-history baseline "
                    "(one sample per action, prompt = task + every earlier observation and action)")
@@ -203,16 +204,27 @@ def cmd_dataset(a) -> dict:
         if bad:
             raise UserError(f"--roles: unknown role {bad[0]!r} (use high, low, progress)")
         manifest = load_manifest(a.manifest or DEFAULT_MANIFEST, roles=roles)
+    if not a.records and not a.expert_labelled:
+        raise UserError("give recordings: --records FILE... and/or --expert-labelled FILE...")
+    if a.expert_labelled and a.history == "full":
+        raise UserError("--expert-labelled relabels STEP-HRL transitions; not with --history full")
     stats = ReadStats()
-    episodes = iter_episodes(a.records, skip_invalid=a.skip_invalid,
-                             outcomes=parse_outcomes(a.outcomes), stats=stats)
-    samples = build_samples(episodes, manifest, roles, a.history, a.val_fraction, a.labels)
+    samples = []
+    if a.records:
+        episodes = iter_episodes(a.records, skip_invalid=a.skip_invalid,
+                                 outcomes=parse_outcomes(a.outcomes), stats=stats)
+        samples += build_samples(episodes, manifest, roles, a.history, a.val_fraction)
+    if a.expert_labelled:
+        episodes = iter_episodes(a.expert_labelled, skip_invalid=a.skip_invalid,
+                                 outcomes=parse_outcomes("all"), stats=stats)
+        samples += build_samples(episodes, manifest, roles, a.history, a.val_fraction, "expert")
     if not samples:
         raise UserError(f"no samples: no episodes with outcome {a.outcomes} (and roles "
-                        f"{','.join(roles)}) in {' '.join(a.records)}; see --outcomes")
+                        f"{','.join(roles)}) in {' '.join(a.records + a.expert_labelled)}; "
+                        "see --outcomes")
     check_stops(samples, manifest)
-    meta = {"command": "dataset", "records": a.records, "manifest": str(manifest.path),
-            "history": a.history, "labels": a.labels, "outcomes": a.outcomes, "val_fraction": a.val_fraction,
+    meta = {"command": "dataset", "records": a.records, "expert_labelled": a.expert_labelled,
+            "manifest": str(manifest.path), "history": a.history, "outcomes": a.outcomes, "val_fraction": a.val_fraction,
             "lines": stats.lines, "invalid_lines": stats.invalid,
             "unclosed_transitions": stats.unclosed}
     return write_dataset(Path(a.out), samples, manifest, meta)

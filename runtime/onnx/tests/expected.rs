@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{expected, fixtures, ids, init_logs};
+use common::{bundled_policies, expected, fixtures, ids, init_logs};
 use stepwire_onnx::decoder::{Decoder, SessionOptions};
 use stepwire_onnx::manifest::Manifest;
 use stepwire_onnx::reference::greedy_padded;
@@ -29,7 +29,7 @@ fn want(p: &serde_json::Value, eos: u32, pad: u32) -> Vec<u32> {
 #[test]
 fn plain_loop_matches_expected_including_padded_batches() {
     init_logs();
-    for dir in fixtures() {
+    for dir in bundled_policies() {
         let exp = expected(&dir);
         let m = Manifest::load(&dir).unwrap();
         let tok = TextTokenizer::load(&m.models[0]).unwrap();
@@ -87,7 +87,7 @@ fn check_policy(policy: &Arc<OnnxPolicy>, exp: &serde_json::Value, expect_cache:
 #[test]
 fn engine_matches_expected_with_and_without_prefix_cache() {
     init_logs();
-    for dir in fixtures() {
+    for dir in bundled_policies() {
         let exp = expected(&dir);
         for cache in [true, false] {
             let opts = LoadOptions { prefix_cache: cache, ..Default::default() };

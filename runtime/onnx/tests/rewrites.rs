@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{fixtures, init_logs};
+use common::{bundled_policies, init_logs};
 use stepwire_onnx::decoder::{Decoder, Forward, SessionOptions};
 use stepwire_onnx::kv::Kv;
 use stepwire_onnx::manifest::Manifest;
@@ -85,7 +85,7 @@ fn check_rewrite_is_exact(onnx: &Path) {
 #[test]
 fn rewrites_are_exact_on_the_policy_fixtures() {
     init_logs();
-    for dir in fixtures() {
+    for dir in bundled_policies() {
         check_rewrite_is_exact(&Manifest::load(&dir).unwrap().models[0].onnx);
     }
 }

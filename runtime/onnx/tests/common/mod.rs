@@ -9,16 +9,24 @@ pub fn models_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
 }
 
-/// The model directories with an `expected.json`: tiny-llama first (always there), tiny-qwen2,
-/// then every other bundled policy (trained ones included), so each is checked token for token.
+/// The fixture model directories present (tiny-llama always; tiny-qwen2 when built).
 pub fn fixtures() -> Vec<PathBuf> {
-    let mut others: Vec<PathBuf> = std::fs::read_dir(models_dir())
+    ["tiny-llama", "tiny-qwen2"]
+        .iter()
+        .map(|m| models_dir().join(m))
+        .filter(|d| d.join("expected.json").is_file())
+        .collect()
+}
+
+/// Every bundled model directory with an `expected.json`: the fixtures and the trained policies,
+/// so each is checked token for token against `transformers`.
+pub fn bundled_policies() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(models_dir())
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
-    others.sort();
-    let first = ["tiny-llama", "tiny-qwen2"].map(|m| models_dir().join(m));
-    others.retain(|d| !first.contains(d));
-    first.into_iter().chain(others).filter(|d| d.join("expected.json").is_file()).collect()
+    dirs.retain(|d| d.join("expected.json").is_file());
+    dirs.sort();
+    dirs
 }
 
 pub fn expected(dir: &std::path::Path) -> Value {
