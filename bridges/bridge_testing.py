@@ -1,8 +1,10 @@
 """What the environment bridges' tests share: the interpreter and command of a bridge, a started
-client for a module's fixture, and what a killed bridge left behind."""
+client for a module's fixture, what a killed bridge left behind, a bridge's module, and the
+expert's subtasks as played."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
@@ -17,6 +19,16 @@ PYTHON = _VENV_PYTHON if os.path.exists(_VENV_PYTHON) else sys.executable
 def bridge_command(name: str, *args: str) -> list[str]:
     """The command that runs `bridges/<name>/bridge.py` with the project's Python."""
     return [PYTHON, os.path.join(REPO, "bridges", name, "bridge.py"), *args]
+
+
+def bridge_module(name: str):
+    """`bridges/<name>/bridge.py` as a module of its own name, `<name>_bridge` (every bridge's
+    file is called bridge.py)."""
+    path = os.path.join(REPO, "bridges", name, "bridge.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_bridge", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def started(cmd: list[str]):
@@ -38,6 +50,36 @@ def survivors_of_a_killed_bridge(cmd: list[str], *reset_args) -> list[int]:
     os.kill(pid, signal.SIGKILL)
     client.proc.wait(10)
     return [int(d) for d in os.listdir("/proc") if d.isdigit() and _session_of(int(d)) == pid]
+
+
+def play_expert_subtasks(client, max_steps: int) -> tuple[list[tuple[str, str | None]], bool]:
+    """Plays the expert's advice (`env/expertAction`) from the current state until the episode
+    ends, the expert has no action, or `max_steps` actions; asking again must give the same
+    advice. Returns the (action, subtask) pairs played and whether the episode ended won."""
+    played, won = [], False
+    for _ in range(max_steps):
+        advice = client.expert_advice()
+        if advice["action"] is None:
+            break
+        assert advice == client.expert_advice()  # asking again changes nothing
+        played.append((advice["action"], advice["subtask"]))
+        s = client.step(advice["action"])
+        if s["done"]:
+            won = s["won"]
+            break
+    return played, won
+
+
+def subtask_groups(pairs) -> list[tuple[str | None, list[str]]]:
+    """[(subtask, [actions...]), ...] from consecutive (action, subtask) pairs: a subtask is a run
+    of actions with the same name."""
+    out: list[tuple[str | None, list[str]]] = []
+    for action, subtask in pairs:
+        if out and out[-1][0] == subtask:
+            out[-1][1].append(action)
+        else:
+            out.append((subtask, [action]))
+    return out
 
 
 def _session_of(pid: int) -> int | None:

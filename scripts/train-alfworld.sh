@@ -39,7 +39,7 @@ if [ "$quick" = 1 ]; then
   model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128 --max-positions 512)
   tok_args=(--vocab-size 600)
 else
-  : "${GAMES:=800}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=120}" "${RL_STEPS:=120}" "${DAGGER_EPOCHS:=1}"
+  : "${GAMES:=800}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=300}" "${RL_STEPS:=100}" "${DAGGER_EPOCHS:=1}"
   : "${EVAL_GAMES:=0}" "${MAX_STEPS:=50}" "${WORK:=$root/.cache/recipe/alfworld}"
   model_args=()
   tok_args=()

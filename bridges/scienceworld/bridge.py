@@ -205,53 +205,23 @@ def gold_subtasks(gold: List[str]) -> List[str]:
 
     Consecutive actions with the same name form one subtask (two runs of `wait1` split by a
     `look around` are one "wait")."""
-    names: List[Optional[str]] = [None] * len(gold)
-    pending: List[int] = []  # looking actions (and their answers), waiting for the next subtask
-    last = -1  # the index of the last action given a subtask
-    nav: Optional[Tuple[int, str]] = None  # the navigation run in progress: (first index, name)
-
-    def give(i: int, name: str) -> None:
-        nonlocal last
-        for k in pending + [i]:
-            names[k] = name
-        pending.clear()
-        last = i
-
+    names = sw.SubtaskNames(len(gold))
     for i, raw in enumerate(gold):
         action = " ".join(raw.strip().split())
+        nav = _NAV.match(action)
         if action.isdigit():  # answers the action before it
-            if pending or last < 0:
-                pending.append(i)
-            else:
-                names[i] = names[last]
-                last = i
-            continue
-        if _LOOK.match(action):
-            pending.append(i)
-            continue
-        m = _NAV.match(action)
-        if m:
-            place = m.group(1).strip()
-            going = not action.startswith("open door to ")
-            if nav is not None:
-                start, name = nav  # the run goes on (looking around on the way included)
-            else:
-                start, name = (pending[0] if pending else i), ""
-            if going:
-                name = "go outside" if place == "outside" else f"go to the {place}"
-            elif not name:
-                name = f"open the door to {place}"
-            nav = (start, name)
-            give(i, name)
-            for k in range(start, i + 1):  # the whole run is named by where it ends
-                names[k] = name
-            continue
-        nav = None
-        give(i, "wait" if _WAIT.match(action) else _act_name(action))
-    tail = names[last] if last >= 0 else "look around"
-    for k in pending:
-        names[k] = tail
-    return [n or tail for n in names]
+            names.answer(i)
+        elif _LOOK.match(action):
+            names.look(i)
+        elif nav:  # a run of navigation (looking around on the way included), named by where it goes
+            place = nav.group(1).strip()
+            if not action.startswith("open door to "):
+                names.move(i, "go outside" if place == "outside" else f"go to the {place}")
+            else:  # opening a door goes nowhere yet: the run keeps its name
+                names.move(i, names.run or f"open the door to {place}")
+        else:
+            names.act(i, "wait" if _WAIT.match(action) else _act_name(action))
+    return names.names()
 
 
 def _make_env(jvm: JVM):

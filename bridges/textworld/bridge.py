@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import stepwire_bridge as sw
 
@@ -88,35 +88,21 @@ def command_subtasks(commands: List[str], room: Optional[str] = None,
 
     Consecutive commands with the same name form one subtask."""
     exits = exits or {}
-    names: List[Optional[str]] = [None] * len(commands)
-    pending: List[int] = []
-    last = -1
-    run: Optional[Tuple[int, List[str]]] = None  # the run of moves in progress: (first index, directions)
+    names = sw.SubtaskNames(len(commands))
+    dirs: List[str] = []  # the directions of the run of moves in progress
     for i, raw in enumerate(commands):
         command = " ".join(raw.strip().split())
+        go = _GO.match(command)
         if _LOOK.match(command):
-            pending.append(i)
-            continue
-        m = _GO.match(command)
-        if m:
-            direction = m.group(1)
+            names.look(i)
+        elif go:
+            direction = go.group(1)
             room = exits.get(room, {}).get(direction) if room is not None else None
-            start, dirs = run if run is not None else (pending[0] if pending else i, [])
-            run = (start, dirs + [direction])
-            name = f"go to the {room}" if room else "go " + ", ".join(run[1])
-            for k in range(start, i + 1):
-                names[k] = name
-            pending.clear()
-            last = i
-            continue
-        run = None
-        name = _command_name(command)
-        for k in pending + [i]:
-            names[k] = name
-        pending.clear()
-        last = i
-    tail = names[last] if last >= 0 else "look around"
-    return [n or tail for n in names]
+            dirs = (dirs if names.run is not None else []) + [direction]
+            names.move(i, f"go to the {room}" if room else "go " + ", ".join(dirs))
+        else:
+            names.act(i, _command_name(command))
+    return names.names()
 
 
 def _exits(facts) -> Dict[str, Dict[str, str]]:

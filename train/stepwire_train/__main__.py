@@ -52,6 +52,15 @@ def _add_train_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _add_model_shape(p) -> None:
+    """The decoder's shape for a model made from scratch (`bc`, and `throughput` that sizes one)."""
+    p.add_argument("--hidden", type=int, default=256, help="hidden size")
+    p.add_argument("--layers", type=int, default=4, help="decoder layers")
+    p.add_argument("--heads", type=int, default=4, help="attention heads")
+    p.add_argument("--kv-heads", type=int, default=2, help="key/value heads (grouped-query)")
+    p.add_argument("--intermediate", type=int, default=704, help="MLP size")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m stepwire_train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,11 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, help="start from this hf/ folder instead of scratch")
     p.add_argument("--epochs", type=float, default=3.0, help="passes over the training samples")
     m = p.add_argument_group("model (from scratch)")
-    m.add_argument("--hidden", type=int, default=256, help="hidden size")
-    m.add_argument("--layers", type=int, default=4, help="decoder layers")
-    m.add_argument("--heads", type=int, default=4, help="attention heads")
-    m.add_argument("--kv-heads", type=int, default=2, help="key/value heads (grouped-query)")
-    m.add_argument("--intermediate", type=int, default=704, help="MLP size")
+    _add_model_shape(m)
     m.add_argument("--max-positions", type=int, default=1024,
                    help="longest prompt + output (longer samples are skipped)")
     _add_train_common(p)
@@ -167,11 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, default, what in (("--vocab-size", 4000, "vocabulary"), ("--seq-len", 512, "row length"),
                                 ("--batch-rows", 8, "rows a step"),
                                 ("--threads", default_threads(), "torch threads"),
-                                ("--steps", 5, "timed steps (after 2 warm-up steps)"),
-                                ("--hidden", 256, "hidden size"), ("--layers", 4, "layers"),
-                                ("--heads", 4, "attention heads"), ("--kv-heads", 2, "kv heads"),
-                                ("--intermediate", 704, "MLP size")):
+                                ("--steps", 5, "timed steps (after 2 warm-up steps)")):
         p.add_argument(flag, type=int, default=default, help=what)
+    _add_model_shape(p)
 
     p = add("tokens-per-step", help="prompt tokens per step: STEP-HRL vs full history",
                        description="From real recordings: mean prompt tokens at each step index "

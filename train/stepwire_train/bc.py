@@ -17,8 +17,8 @@ from .dataset import read_dataset
 from .packing import Item, batches, collate, pack_rows
 from .tokenizer import PAD, encode_prompts, encode_targets, load_tokenizer
 from .trainer import (Progress, adamw, cosine_schedule, load_checkpoint, pick_heldout, rng_state,
-                      save_checkpoint, set_rng_state, summary, write_curve, write_policy_folder)
-from .util import UserError, log, seed_everything, set_threads
+                      save_run, set_rng_state, summary, write_policy_folder)
+from .util import UserError, file_in, log, seed_everything, set_threads
 
 
 def encode_samples(tok, samples: list[dict], max_len: int, chunk: int = 4096) -> list[Item | None]:
@@ -147,12 +147,12 @@ def run(args) -> dict:
         set_rng_state(ck["rng"])
         log.info("resumed from %s at step %d of %d", ck_path, step, total)
 
-    def checkpoint():
-        save_checkpoint(ck_path, {
+    def checkpoint():  # and the loss curve so far
+        save_run(ck_path, {
             "kind": "bc", "model": model.state_dict(), "config": config.to_dict(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
             "epoch": epoch, "pos": pos, "total": total, "curve": curve, "tokens": tokens_seen,
-            "rng": rng_state(), "args": vars(args)})
+            "rng": rng_state(), "args": vars(args)}, PANELS)
 
     prog = Progress(total, step, args.checkpoint_minutes, "bc", not args.no_progress)
     ep_batches = batches(epoch_rows(lengths, train_idx, args.seq_len, args.seed, epoch),
@@ -185,14 +185,11 @@ def run(args) -> dict:
             curve.append(row)
             if prog.checkpoint_due():
                 checkpoint()
-                write_curve(out, "loss", curve, PANELS)
     finally:
         prog.close()
     checkpoint()
-    write_curve(out, "loss", curve, PANELS)
     heldout = pick_heldout([s for s, it in zip(samples, items) if it])
-    write_policy_folder(out, model, Path(args.tokenizer) if not Path(args.tokenizer).is_dir()
-                        else Path(args.tokenizer) / "tokenizer.json", manifest.path, heldout)
+    write_policy_folder(out, model, file_in(args.tokenizer, "tokenizer.json"), manifest.path, heldout)
     final_val = next((r for r in reversed(curve) if "val_loss" in r), {})
     result = {"command": "bc", "steps": step, "epochs": round(tokens_seen / per_epoch, 3),
               "tokens": tokens_seen, "tokens_per_s": round(prog.tokens_per_s, 1),

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .util import UserError
+from .util import UserError, file_in
 
 # The placeholders each role may use (runtime/onnx/src/manifest.rs `role_fields`). `full` is the
 # training-only flat baseline of train/manifests/full-history.toml; the runtime has no such role.
@@ -109,12 +109,8 @@ class Manifest:
 def load_manifest(path: str | Path, roles=None) -> Manifest:
     """Loads a manifest file (or a policy directory's stepwire.toml). `roles`: the roles that must
     have a template (default: every runtime role)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "stepwire.toml"
-    if not p.is_file():
-        raise UserError(f"{p}: manifest not found (pass --manifest FILE, e.g. "
-                        "train/manifests/compact.toml)")
+    p = file_in(path, "stepwire.toml", "manifest not found (pass --manifest FILE, e.g. "
+                "train/manifests/compact.toml)")
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:

@@ -30,7 +30,7 @@ from .records import iter_episodes, parse_outcomes
 from .render import render_state, target_text
 from .tokenizer import PAD, encode_prompts, load_tokenizer
 from .trainer import (Progress, adamw, cosine_schedule, load_checkpoint, rng_state,
-                      save_checkpoint, set_rng_state, summary, write_curve, write_policy_folder)
+                      save_run, set_rng_state, summary, write_policy_folder)
 from .util import UserError, log, seed_everything, set_threads
 
 LEVELS = {"high": 0, "low": 1, "progress": 2}
@@ -182,13 +182,13 @@ def run(args) -> dict:
     log.info("%d steps of %d transitions (~%d tokens); %d train / %d val transitions",
              total, per_step, per_step * mean_len, len(train), len(val))
 
-    def checkpoint():
-        save_checkpoint(ck_path, {
+    def checkpoint():  # and the loss curve so far
+        save_run(ck_path, {
             "kind": "rl", "actor": actor.state_dict(), "critic": critic.state_dict(),
             "target": target.state_dict(), "opt_a": opt_a.state_dict(),
             "opt_c": opt_c.state_dict(), "sch_a": sch_a.state_dict(), "sch_c": sch_c.state_dict(),
             "step": step, "tokens": tokens_seen, "curve": curve, "total": total,
-            "np_rng": rng.bit_generator.state, "rng": rng_state(), "args": vars(args)})
+            "np_rng": rng.bit_generator.state, "rng": rng_state(), "args": vars(args)}, PANELS)
 
     prog = Progress(total, step, args.checkpoint_minutes, "rl", not args.no_progress)
     row = {}
@@ -253,11 +253,9 @@ def run(args) -> dict:
             prog.end_step(b["tokens"], actor=row["actor_loss"], q=row["q_loss"], v=row["v_loss"])
             if prog.checkpoint_due():
                 checkpoint()
-                write_curve(out, "loss", curve, PANELS)
     finally:
         prog.close()
     checkpoint()
-    write_curve(out, "loss", curve, PANELS)
     heldout_src = init / "heldout.jsonl"
     write_policy_folder(out, actor, init / "tokenizer.json", init / "manifest.toml", [])
     if heldout_src.is_file():

@@ -10,7 +10,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from .manifest import Manifest
-from .util import UserError, log
+from .util import UserError, file_in, log
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 UNK, BOS, EOS, PAD = 0, 1, 2, 3
@@ -36,12 +36,8 @@ def train_tokenizer(texts, vocab_size: int = 4000, min_frequency: int = 2) -> To
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "tokenizer.json"
-    if not p.is_file():
-        raise UserError(f"{p}: tokenizer not found; train one with "
-                        "`python -m stepwire_train tokenizer --data DIR --out FILE`")
+    p = file_in(path, "tokenizer.json", "tokenizer not found; train one with "
+                "`python -m stepwire_train tokenizer --data DIR --out FILE`")
     tok = Tokenizer.from_file(str(p))
     for i, s in enumerate(SPECIAL_TOKENS):
         if tok.token_to_id(s) != i:

@@ -56,6 +56,13 @@ def save_checkpoint(path: Path, obj: dict) -> None:
     os.replace(tmp, path)  # a crash mid-write never leaves a broken checkpoint
 
 
+def save_run(path: Path, state: dict, panels: list[tuple[str, list[str]]]) -> None:
+    """A training run's progress so far: the checkpoint `state` at `path`, then its loss curve
+    (`state["curve"]`) beside it, loss.csv and loss.png (one panel per (title, columns))."""
+    save_checkpoint(path, state)
+    write_curve(path.parent, "loss", state["curve"], panels)
+
+
 def load_checkpoint(path: Path, kind: str) -> dict:
     if not path.is_file():
         raise UserError(f"{path}: no checkpoint to resume from (drop --resume to start afresh)")

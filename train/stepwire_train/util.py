@@ -54,6 +54,17 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+def file_in(path: str | Path, name: str, missing: str | None = None) -> Path:
+    """`path`, or `path/<name>` when `path` is a folder (a run or policy folder given for one of
+    its files). With `missing`: a UserError "<file>: <missing>" when there is no such file."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / name
+    if missing is not None and not p.is_file():
+        raise UserError(f"{p}: {missing}")
+    return p
+
+
 def write_json(path: Path, obj, indent: int | None = 1) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 

@@ -8,7 +8,13 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(REPO, "bridges"))
-from bridge_testing import bridge_command, started, survivors_of_a_killed_bridge  # noqa: E402
+from bridge_testing import (  # noqa: E402
+    bridge_command,
+    play_expert_subtasks,
+    started,
+    subtask_groups,
+    survivors_of_a_killed_bridge,
+)
 from replay_check import RpcError, play_expert  # noqa: E402
 
 CMD = bridge_command("alfworld")
@@ -90,21 +96,9 @@ ACT_COMMAND = {"take": "take", "heat": "heat", "cool": "cool", "clean": "clean",
 ])
 def test_expert_subtasks_follow_the_documented_sequence(bridge, task, variation, subtasks):
     bridge.reset(task, "valid_unseen", variation)
-    played, won = [], False
-    for _ in range(60):
-        advice = bridge.expert_advice()
-        played.append((advice["action"], advice["subtask"]))
-        s = bridge.step(advice["action"])
-        if s["done"]:
-            won = s["won"]
-            break
+    played, won = play_expert_subtasks(bridge, 60)
     assert won, played
-    groups = []
-    for action, subtask in played:
-        if groups and groups[-1][0] == subtask:
-            groups[-1][1].append(action)
-        else:
-            groups.append((subtask, [action]))
+    groups = subtask_groups(played)
     assert [g[0] for g in groups] == subtasks, groups
     assert played[0][0] == "look"  # the expert's first action belongs to the first subtask
     for subtask, actions in groups:

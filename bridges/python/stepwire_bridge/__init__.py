@@ -34,6 +34,7 @@ from .errors import (
 )
 from .framing import DEFAULT_MAX_MESSAGE_SIZE
 from .server import PROTOCOL_VERSION, Server, guard_stdio, is_cancelled, log, progress, serve
+from .subtasks import SubtaskNames
 from .values import Expert, Observation, Reset, Split, Step, Task
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "Reset",
     "Step",
     "Expert",
+    "SubtaskNames",
     "serve",
     "Server",
     "guard_stdio",

@@ -1,6 +1,5 @@
 """The ScienceWorld bridge as a real subprocess over real pipes (the JVM included)."""
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -12,19 +11,17 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(REPO, "bridges"))
-from bridge_testing import PYTHON as PY, bridge_command, started  # noqa: E402
+from bridge_testing import (  # noqa: E402
+    PYTHON as PY,
+    bridge_command,
+    bridge_module,
+    play_expert_subtasks,
+    started,
+    subtask_groups,
+)
 from replay_check import BridgeClient, RpcError, play_expert  # noqa: E402
 
 CMD = bridge_command("scienceworld", "--jvm-heap", "1g")
-
-
-def bridge_module():
-    """bridge.py as a module of its own name (every bridge's file is called bridge.py)."""
-    path = os.path.join(os.path.dirname(HERE), "bridge.py")
-    spec = importlib.util.spec_from_file_location("scienceworld_bridge", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def children(pid):
@@ -180,7 +177,7 @@ def test_killed_parent_leaves_no_bridge_or_jvm():
 
 
 def test_pick_option_avoids_moves_that_do_nothing():
-    B = bridge_module()
+    B = bridge_module("scienceworld")
 
     prompt = ("Ambiguous request: Please enter the number for the action you intended (or blank to cancel):\n"
               "0:\tmove pea seed (in seed jar, in inventory, in agent, in greenhouse) to seed jar (in inventory, in agent, in greenhouse)\n"
@@ -250,19 +247,8 @@ def test_refused_gold_action_is_skipped(bridge):
     assert bridge.expert() not in ("pick up seed jar", None)
 
 
-def _groups(pairs):
-    """[(subtask, [actions...]), ...] from consecutive (action, subtask) pairs."""
-    out = []
-    for action, subtask in pairs:
-        if out and out[-1][0] == subtask:
-            out[-1][1].append(action)
-        else:
-            out.append((subtask, [action]))
-    return out
-
-
 def test_gold_subtasks_rules():
-    B = bridge_module()
+    B = bridge_module("scienceworld")
 
     gold = ["open door to kitchen", "go to kitchen", "look around", "pick up thermometer",
             "look around", "open door to hallway", "go to hallway", "look around", "open door to outside",
@@ -270,7 +256,7 @@ def test_gold_subtasks_rules():
             "substance in metal pot", "wait1", "wait1", "look around", "wait1", "focus on egg turtle in outside",
             "pour cup containing blue paint in art studio in jug", "connect battery anode to orange wire terminal 1",
             "activate stove", "teleport to workshop", "wait", "look around"]
-    assert _groups(zip(gold, B.gold_subtasks(gold))) == [
+    assert subtask_groups(zip(gold, B.gold_subtasks(gold))) == [
         ("go to the kitchen", ["open door to kitchen", "go to kitchen"]),
         ("pick up the thermometer", ["look around", "pick up thermometer"]),
         ("go outside", ["look around", "open door to hallway", "go to hallway", "look around",
@@ -292,20 +278,10 @@ def test_expert_names_subtasks_and_replaying_it_still_wins(bridge):
     # find-living-thing: the gold path's animal and first room vary between generations, its
     # shape does not (README.md, Expert's subtasks).
     r = bridge.reset("find-living-thing", "train", 0)
-    played, won = [], False
-    for _ in range(r["_meta"]["goldLength"] + 5):
-        advice = bridge.expert_advice()
-        if advice["action"] is None:
-            break
-        assert advice == bridge.expert_advice()  # asking again changes nothing
-        played.append((advice["action"], advice["subtask"]))
-        s = bridge.step(advice["action"])
-        if s["done"]:
-            won = s["won"]
-            break
+    played, won = play_expert_subtasks(bridge, r["_meta"]["goldLength"] + 5)
     assert won, played
     animal = next(a for a, _ in played if a.startswith("focus on "))[len("focus on "):]
-    groups = _groups(played)
+    groups = subtask_groups(played)
     assert [g[0] for g in groups] == ["go outside", f"focus on the {animal}", f"pick up the {animal}",
                                       "go to the kitchen", f"move the egg {animal} egg to the red box"], groups
     assert [len(g[1]) for g in groups] == [4, 2, 1, 2, 1]

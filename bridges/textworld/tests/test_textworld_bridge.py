@@ -1,6 +1,5 @@
 """The TextWorld bridge as a real subprocess over real pipes."""
 
-import importlib.util
 import os
 import sys
 
@@ -11,7 +10,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(REPO, "bridges"))
 sys.path.insert(0, os.path.join(REPO, "bridges", "textworld"))
 import games as twgames  # noqa: E402
-from bridge_testing import bridge_command, started, survivors_of_a_killed_bridge  # noqa: E402
+from bridge_testing import (  # noqa: E402
+    bridge_command,
+    bridge_module,
+    play_expert_subtasks,
+    started,
+    subtask_groups,
+    survivors_of_a_killed_bridge,
+)
 from replay_check import RpcError, play_expert  # noqa: E402
 
 GAMES = twgames.default_games_dir()
@@ -74,35 +80,15 @@ def test_killed_bridge_leaves_no_child():
     assert survivors_of_a_killed_bridge(CMD, "cooking", "train", 1) == []
 
 
-def _groups(pairs):
-    """[(subtask, [commands...]), ...] from consecutive (command, subtask) pairs."""
-    out = []
-    for command, subtask in pairs:
-        if out and out[-1][0] == subtask:
-            out[-1][1].append(command)
-        else:
-            out.append((subtask, [command]))
-    return out
-
-
-def bridge_module():
-    """bridge.py as a module of its own name (every bridge's file is called bridge.py)."""
-    path = os.path.join(os.path.dirname(HERE), "bridge.py")
-    spec = importlib.util.spec_from_file_location("textworld_bridge", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_command_subtasks_rules():
-    B = bridge_module()
+    B = bridge_module("textworld")
 
     exits = {"bedroom": {"west": "livingroom"}, "livingroom": {"south": "corridor"}, "corridor": {"west": "kitchen"}}
     walk = ["inventory", "go west", "go south", "look", "go west", "examine cookbook", "drop yellow apple",
             "take red potato from counter", "cook red potato with stove", "slice red potato with knife",
             "insert laptop into box", "put worm on table", "unlock type G chest with type G latchkey",
             "open type G chest", "go north", "go east", "prepare meal", "eat meal", "look"]
-    assert _groups(zip(walk, B.command_subtasks(walk, "bedroom", exits))) == [
+    assert subtask_groups(zip(walk, B.command_subtasks(walk, "bedroom", exits))) == [
         ("go to the kitchen", ["inventory", "go west", "go south", "look", "go west"]),
         ("drop the yellow apple", ["examine cookbook", "drop yellow apple"]),
         ("take the red potato", ["take red potato from counter"]),
@@ -119,30 +105,13 @@ def test_command_subtasks_rules():
     assert B.command_subtasks(["go west"]) == ["go west"]
 
 
-def _play(bridge, first=()):
-    """Plays `first`, then the expert to the end: [(command, subtask)] of the expert's part."""
-    for command in first:
-        bridge.step(command)
-    played, s = [], None
-    for _ in range(100):
-        advice = bridge.expert_advice()
-        if advice["action"] is None:
-            break
-        assert advice == bridge.expert_advice()  # asking again changes nothing
-        played.append((advice["action"], advice["subtask"]))
-        s = bridge.step(advice["action"])
-        if s["done"]:
-            break
-    return played, s
-
-
 def test_expert_names_subtasks_and_replaying_it_still_wins(bridge):
     # cooking-001 (seed 3001): the README's example. The expert follows TextWorld's plan, which
     # skips the walkthrough's `inventory`, `examine cookbook` and `drop`s.
     bridge.reset("cooking", "train", 1)
-    played, s = _play(bridge)
-    assert s["won"], played
-    assert _groups(played) == [
+    played, won = play_expert_subtasks(bridge, 100)
+    assert won, played
+    assert subtask_groups(played) == [
         ("go to the kitchen", ["go west", "go south", "go west"]),
         ("take the red potato", ["take red potato from counter"]),
         ("cook the red potato with the stove", ["cook red potato with stove"]),
@@ -155,9 +124,9 @@ def test_expert_names_subtasks_and_replaying_it_still_wins(bridge):
     ]
     # custom-002 (seed 1002): plan and walkthrough are the same here.
     bridge.reset("custom", "train", 2)
-    played, s = _play(bridge)
-    assert s["won"], played
-    assert _groups(played) == [
+    played, won = play_expert_subtasks(bridge, 100)
+    assert won, played
+    assert subtask_groups(played) == [
         ("open the gate", ["open gate"]),
         ("go to the chamber", ["go south", "go east"]),
         ("take the loaf of bread", ["take loaf of bread from chest"]),
@@ -172,5 +141,5 @@ def test_subtasks_are_kept_while_followed_and_renamed_after_a_detour(bridge):
     bridge.step("look")  # a detour that changes nothing: same plan, same names
     assert bridge.expert_advice() == {"action": "go south", "subtask": "go to the kitchen"}
     bridge.step("go east")  # back where it started: the game plans anew, named from there
-    played, s = _play(bridge)
-    assert s["won"] and _groups(played)[0] == ("go to the kitchen", ["go west", "go south", "go west"])
+    played, won = play_expert_subtasks(bridge, 100)
+    assert won and subtask_groups(played)[0] == ("go to the kitchen", ["go west", "go south", "go west"])
