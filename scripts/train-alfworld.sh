@@ -9,7 +9,8 @@
 #   rl        offline RL (expectile V, TD Q, advantage-weighted actor) on expert + rollouts
 #                                                                            -> export policy-rl
 #   dagger    BC again from the BC weights on expert + expert-labelled rollouts -> export policy-dagger
-#   evaluate  each policy on valid_unseen (and the chosen one on valid_seen) through stepwire run
+#   evaluate  each policy on a sample of valid_unseen games through stepwire run, then the bundled
+#             configuration (BC, rules progress tracker) on every valid_unseen game
 #
 # Every stage writes into $WORK and is skipped when its output is there, so a cut-off run
 # carries on where it stopped (training stages resume from their checkpoints).
@@ -17,9 +18,10 @@
 #   scripts/train-alfworld.sh                 # the full recipe (about 2 hours on 2 cores)
 #   scripts/train-alfworld.sh --quick         # a few games and steps, end to end (CI)
 #
-# Sizes can be overridden: GAMES, BC_EPOCHS, ROLLOUTS, RL_STEPS, DAGGER_EPOCHS, EVAL_GAMES
-# (0 = whole splits), MAX_STEPS, JOBS, WORK; STEPWIRE_BIN runs that stepwire instead of building
-# the release one.
+# Sizes can be overridden: GAMES, BC_EPOCHS, ROLLOUTS, RL_STEPS, DAGGER_EPOCHS, EVAL_GAMES (the
+# comparisons' sample), FINAL_GAMES (the bundled policy's; 0 = the whole split), EVAL_SEEN=1 (also
+# valid_seen), MAX_STEPS, JOBS, WORK; STEPWIRE_BIN runs that stepwire instead of building the
+# release one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -35,12 +37,12 @@ done
 
 if [ "$quick" = 1 ]; then
   : "${GAMES:=6}" "${BC_EPOCHS:=1}" "${ROLLOUTS:=2}" "${RL_STEPS:=4}" "${DAGGER_EPOCHS:=0.5}"
-  : "${EVAL_GAMES:=1}" "${MAX_STEPS:=12}" "${WORK:=$root/.cache/recipe/alfworld-quick}"
+  : "${EVAL_GAMES:=1}" "${FINAL_GAMES:=1}" "${MAX_STEPS:=12}" "${WORK:=$root/.cache/recipe/alfworld-quick}"
   model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128 --max-positions 512)
   tok_args=(--vocab-size 600)
 else
-  : "${GAMES:=800}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=300}" "${RL_STEPS:=100}" "${DAGGER_EPOCHS:=1}"
-  : "${EVAL_GAMES:=0}" "${MAX_STEPS:=50}" "${WORK:=$root/.cache/recipe/alfworld}"
+  : "${GAMES:=800}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=200}" "${RL_STEPS:=100}" "${DAGGER_EPOCHS:=1}"
+  : "${EVAL_GAMES:=60}" "${FINAL_GAMES:=0}" "${MAX_STEPS:=50}" "${WORK:=$root/.cache/recipe/alfworld}"
   model_args=()
   tok_args=()
 fi
@@ -108,13 +110,27 @@ if [ ! -f "$WORK/dagger/summary.json" ]; then
 fi
 [ -f "$WORK/policy-dagger/stepwire.toml" ] || train export --from "$WORK/dagger" --out "$WORK/policy-dagger"
 
-for policy in bc rl dagger; do
-  stage "evaluate policy-$policy on valid_unseen"
-  play "$types" "$WORK/policy-$policy" valid_unseen "$EVAL_GAMES" 7 "$WORK/eval-$policy-valid_unseen.jsonl" \
-    >"$WORK/eval-$policy-valid_unseen.txt"
+# Comparisons on the same sample of valid_unseen games: each policy with its own progress role,
+# and BC with the rules tracker writing progress instead (the bundled configuration).
+for policy in bc rl dagger bc-rules; do
+  stage "evaluate $policy on $EVAL_GAMES valid_unseen games"
+  flags=(); [ "$policy" = bc-rules ] && flags=(--progress-rules)
+  play "$types" "$WORK/policy-${policy%-rules}" valid_unseen "$EVAL_GAMES" 7 \
+    "$WORK/eval-$policy-valid_unseen.jsonl" "${flags[@]}" >"$WORK/eval-$policy-valid_unseen.txt"
   cat "$WORK/eval-$policy-valid_unseen.txt"
+done
+
+# The bundled policy: BC's high and low levels, local progress by the rules tracker (the one
+# that labelled the demonstrations), which played best in the comparisons (BENCHMARKS.md).
+[ -f "$WORK/policy-bundled/stepwire.toml" ] || train export --from "$WORK/bc" --out "$WORK/policy-bundled" \
+  --progress-tracker rules
+for split in valid_unseen ${EVAL_SEEN:+valid_seen}; do
+  stage "evaluate the bundled policy on every $split game"
+  play "$types" "$WORK/policy-bundled" "$split" "$FINAL_GAMES" 7 "$WORK/final-$split.jsonl" \
+    >"$WORK/final-$split.txt"
+  cat "$WORK/final-$split.txt"
 done
 
 stage "prompt tokens per step: STEP-HRL vs full history"
 train tokens-per-step --records "$WORK/expert.jsonl" --tokenizer "$WORK/tokenizer.json" --out "$WORK/report" >/dev/null
-stage "done: policies in $WORK/policy-{bc,rl,dagger}, results in $WORK/eval-*.txt"
+stage "done: policies in $WORK/policy-{bc,rl,dagger,bundled}, results in $WORK/{eval,final}-*.txt"

@@ -5,9 +5,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use stepwire_sdk::policy::Agent;
-use stepwire_sdk::protocol::{AgentCapabilities, Role};
-use stepwire_sdk::rules::RuleAgent;
+use async_trait::async_trait;
+use stepwire_onnx::ProgressSource;
+use stepwire_sdk::policy::{Agent, HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
+use stepwire_sdk::protocol::{
+    ActParams, ActResult, AgentCapabilities, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, Role,
+};
+use stepwire_sdk::rules::{ProgressTracker, RuleAgent};
+use tokio_util::sync::CancellationToken;
 
 /// Where inference runs: `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`;
 /// without it, or without a GPU, stepwire logs one line and runs on CPU.
@@ -63,7 +68,79 @@ fn load_onnx(dir: &Path, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
     let options =
         stepwire_onnx::LoadOptions { device: options.device, keep_graph: options.keep_graph, batch, ..defaults };
     let policy = stepwire_onnx::OnnxPolicy::load(dir, options)?;
-    let capabilities = policy.capabilities();
+    let mut capabilities = policy.capabilities();
+    if policy.manifest().progress == ProgressSource::Rules {
+        tracing::info!(policy = %dir.display(), "local progress by the rules tracker (the manifest's [progress] tracker)");
+        if !capabilities.roles.contains(&Role::Progress) {
+            capabilities.roles.push(Role::Progress);
+        }
+        let agent = ModelWithTracker { model: policy, tracker: ProgressTracker::default() };
+        tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");
+        return Ok(LoadedAgent { agent: Arc::new(agent), capabilities });
+    }
     tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");
     Ok(LoadedAgent { agent: policy, capabilities })
+}
+
+/// A model's high and low levels with the rules tracker writing local progress.
+struct ModelWithTracker {
+    model: Arc<stepwire_onnx::OnnxPolicy>,
+    tracker: ProgressTracker,
+}
+
+#[async_trait]
+impl HighLevelPolicy for ModelWithTracker {
+    async fn plan(&self, p: &PlanParams, c: &CancellationToken) -> Result<PlanResult, PolicyError> {
+        self.model.plan(p, c).await
+    }
+}
+
+#[async_trait]
+impl LowLevelPolicy for ModelWithTracker {
+    async fn act(&self, p: &ActParams, c: &CancellationToken) -> Result<ActResult, PolicyError> {
+        self.model.act(p, c).await
+    }
+}
+
+#[async_trait]
+impl ProgressPolicy for ModelWithTracker {
+    async fn update(
+        &self,
+        p: &ProgressUpdateParams,
+        c: &CancellationToken,
+    ) -> Result<ProgressUpdateResult, PolicyError> {
+        self.tracker.update(p, c).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stepwire_sdk::protocol::Observation;
+
+    use super::*;
+
+    /// `[progress] tracker = "rules"`: the model plans and acts, the rules tracker writes progress.
+    #[tokio::test]
+    async fn a_manifest_can_hand_progress_to_the_rules_tracker() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-llama");
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["model.onnx", "tokenizer.json"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let manifest = std::fs::read_to_string(src.join("stepwire.toml")).unwrap();
+        std::fs::write(dir.path().join("stepwire.toml"), manifest + "\n[progress]\ntracker = \"rules\"\n").unwrap();
+        let loaded = load(dir.path().to_str().unwrap(), ModelOptions::default()).unwrap();
+        assert!(loaded.capabilities.roles.contains(&Role::Progress));
+        let params = ProgressUpdateParams {
+            subtask: "take a mug".into(),
+            previous_progress: String::new(),
+            action: "go to shelf 1".into(),
+            observation: Observation::text("You arrive at shelf 1. On the shelf 1, you see a mug 2."),
+            sampling: None,
+            meta: None,
+        };
+        let r = loaded.agent.update(&params, &CancellationToken::new()).await.unwrap();
+        assert_eq!(r.progress, "checked: shelf 1 | found: mug 2 (shelf 1) | last: You arrive at shelf 1.");
+        assert_eq!(r.usage.progress.prompt_tokens, 0, "no model call");
+    }
 }

@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "transformers token for token, and fails otherwise.")
     p.add_argument("--from", dest="src", required=True, help="a `bc` or `rl` output folder")
     p.add_argument("--out", required=True, help="the policy folder to write")
+    p.add_argument("--progress-tracker", choices=["model", "rules"], default="model",
+                   help="who writes local progress when stepwire plays the policy: the model's "
+                        "progress role, or the rules tracker that labelled the demonstrations "
+                        "(written as [progress] tracker in stepwire.toml)")
     p.add_argument("--int8", default=None, metavar="DIR",
                    help="also write a dynamically quantised (int8 MatMul weights) copy to DIR")
     p.add_argument("--opset", type=int, default=None,

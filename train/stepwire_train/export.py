@@ -59,12 +59,16 @@ def choose_prompts(bt, model, tok, heldout: list[dict], roles, per_role: int):
     return chosen
 
 
-def manifest_text(m, roles) -> str:
+def manifest_text(m, roles, progress_tracker: str = "model") -> str:
     head = ["# stepwire policy manifest (written by `python -m stepwire_train export`; the",
             "# templates are the training manifest's, so training and serving render alike)",
             "[model]", 'onnx = "model.onnx"', 'tokenizer = "tokenizer.json"',
             "roles = [" + ", ".join(f'"{r}"' for r in roles) + "]",
             'eos_token = "</s>"', 'bos_token = "<s>"', 'pad_token = "<pad>"', ""]
+    if progress_tracker != "model":
+        # stepwire serves local progress with the rules tracker that labelled the training data;
+        # the model's own progress role stays in the file (set "model" to use it).
+        head += ["[progress]", f'tracker = "{progress_tracker}"', ""]
     return "\n".join(head) + "\n" + runtime_tables(m)
 
 
@@ -147,7 +151,7 @@ def run(args) -> dict:
     cfg = json.loads(model.config.to_json_string())
     cfg.pop("transformers_version", None)
     (out / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    text = manifest_text(m, roles)
+    text = manifest_text(m, roles, args.progress_tracker)
     check = parse_manifest(tomllib.loads(text), out / "stepwire.toml", roles)
     if any(check.templates[r].text != m.templates[r].text for r in roles):
         raise UserError("the written stepwire.toml does not round-trip the templates")

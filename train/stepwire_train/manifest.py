@@ -122,7 +122,7 @@ def parse_manifest(raw: dict, path: Path, roles=None) -> Manifest:
     def err(msg: str) -> UserError:
         return UserError(f"{path}: {msg}")
 
-    known = {"model", "generation", "templates", "low", "roles", "history"}
+    known = {"model", "generation", "templates", "low", "roles", "history", "progress"}
     for k in raw:
         if k not in known:
             raise err(f"unknown table [{k}] (expected {', '.join(sorted(known))})")

@@ -27,6 +27,25 @@ struct RawManifest {
     low: RawLow,
     #[serde(default)]
     roles: BTreeMap<String, RawModelOverride>,
+    #[serde(default)]
+    progress: RawProgress,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProgress {
+    tracker: Option<String>,
+}
+
+/// Who writes local progress when this policy plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProgressSource {
+    /// The model's `progress` role.
+    #[default]
+    Model,
+    /// The SDK's deterministic tracker (`rules::ProgressTracker`), the one that labelled the
+    /// demonstrations: `[progress] tracker = "rules"`.
+    Rules,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +152,7 @@ pub struct Manifest {
     pub empty_field: String,
     pub list_separator: String,
     pub low: LowFormat,
+    pub progress: ProgressSource,
 }
 
 /// The placeholders a role's template may use.
@@ -184,6 +204,13 @@ impl Manifest {
         };
         let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
 
+        let progress = match raw.progress.tracker.as_deref() {
+            None | Some("model") => ProgressSource::Model,
+            Some("rules") => ProgressSource::Rules,
+            Some(other) => {
+                return Err(err(format!("progress.tracker: {other:?} is not `model` or `rules`")));
+            }
+        };
         let role_names =
             raw.model.roles.clone().unwrap_or_else(|| Role::ALL.iter().map(|r| r.as_str().to_string()).collect());
         if role_names.is_empty() {
@@ -304,6 +331,7 @@ impl Manifest {
             empty_field: raw.generation.empty_field.unwrap_or_else(|| "none".into()),
             list_separator: raw.generation.list_separator.unwrap_or_else(|| "; ".into()),
             low,
+            progress,
         })
     }
 }

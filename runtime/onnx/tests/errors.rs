@@ -35,6 +35,20 @@ fn load_err(dir: &Path) -> String {
 }
 
 #[test]
+fn progress_tracker_is_read_from_the_manifest() {
+    use stepwire_onnx::ProgressSource;
+    for (extra, want) in [
+        ("", ProgressSource::Model),
+        ("[progress]\ntracker = \"model\"\n", ProgressSource::Model),
+        ("[progress]\ntracker = \"rules\"\n", ProgressSource::Rules),
+    ] {
+        let dir = fixture_dir(&format!("{}\n{extra}", good_manifest()), None);
+        let policy = OnnxPolicy::load(dir.path(), LoadOptions::default()).unwrap();
+        assert_eq!(policy.manifest().progress, want, "{extra}");
+    }
+}
+
+#[test]
 fn missing_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let e = load_err(dir.path());
@@ -54,6 +68,7 @@ fn manifest_errors_name_the_field() {
         (good_manifest().replace("onnx = \"model.onnx\"", "onnx = \"nope.onnx\""), "model.onnx: model file"),
         (good_manifest().replace("[low]", "[low]\nbogus = 1"), "bogus"),
         (good_manifest() + "\n[roles.low]\nonnx = \"low.onnx\"\n", "roles.low.onnx"),
+        (good_manifest() + "\n[progress]\ntracker = \"llm\"\n", "progress.tracker: \"llm\" is not `model` or `rules`"),
     ];
     for (text, want) in cases {
         let dir = fixture_dir(&text, None);
