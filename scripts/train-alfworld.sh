@@ -125,7 +125,7 @@ done
 [ -f "$WORK/policy-bundled/stepwire.toml" ] || train export --from "$WORK/bc" --out "$WORK/policy-bundled" \
   --progress-tracker rules
 for split in valid_unseen ${EVAL_SEEN:+valid_seen}; do
-  stage "evaluate the bundled policy on every $split game"
+  stage "evaluate the bundled policy on $split (${FINAL_GAMES/#0/every} game(s))"
   play "$types" "$WORK/policy-bundled" "$split" "$FINAL_GAMES" 7 "$WORK/final-$split.jsonl" \
     >"$WORK/final-$split.txt"
   cat "$WORK/final-$split.txt"
