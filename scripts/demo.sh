@@ -12,5 +12,5 @@ echo "[demo] building stepwire (release; the first build takes a few minutes)" >
 cargo build --release -q -p stepwire-runtime -p stepwire-example-bridge
 export STEPWIRE_PYTHON="$root/.venv/bin/python"
 export ALFWORLD_DATA="${ALFWORLD_DATA:-$root/.cache/alfworld}"
-exec target/release/stepwire run --env alfworld --split valid_unseen --policy models/alfworld-step-hrl \
-  --episodes 10 --seed 7 --jobs 2 --max-steps 50 "$@"
+exec target/release/stepwire run --env alfworld --tasks alfworld --split valid_unseen --policy models/alfworld-step-hrl \
+  --episodes 20 --seed 7 --jobs 2 --max-steps 50 "$@"
