@@ -33,6 +33,11 @@ pub struct ModelOptions {
     /// (last-position logits, shape folding): slower, for ruling the rewrites out.
     #[arg(long)]
     pub keep_graph: bool,
+    /// Write local progress with the deterministic rules tracker (what expert demonstrations are
+    /// labelled with) instead of the model's progress role; a manifest asks for the same with
+    /// `[progress] tracker = "rules"`.
+    #[arg(long)]
+    pub progress_rules: bool,
 }
 
 /// A loaded agent and what it announces.
@@ -65,21 +70,21 @@ pub fn load(spec: &str, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
 fn load_onnx(dir: &Path, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
     let defaults = stepwire_onnx::LoadOptions::default();
     let batch = stepwire_onnx::BatchOptions { overlap_prefill: !options.one_session, ..defaults.batch };
-    let options =
-        stepwire_onnx::LoadOptions { device: options.device, keep_graph: options.keep_graph, batch, ..defaults };
-    let policy = stepwire_onnx::OnnxPolicy::load(dir, options)?;
+    let rules_progress = options.progress_rules;
+    let load = stepwire_onnx::LoadOptions { device: options.device, keep_graph: options.keep_graph, batch, ..defaults };
+    let policy = stepwire_onnx::OnnxPolicy::load(dir, load)?;
     let mut capabilities = policy.capabilities();
-    if policy.manifest().progress == ProgressSource::Rules {
-        tracing::info!(policy = %dir.display(), "local progress by the rules tracker (the manifest's [progress] tracker)");
+    let agent: Arc<dyn Agent> = if rules_progress || policy.manifest().progress == ProgressSource::Rules {
+        tracing::info!(policy = %dir.display(), "local progress by the rules tracker");
         if !capabilities.roles.contains(&Role::Progress) {
             capabilities.roles.push(Role::Progress);
         }
-        let agent = ModelWithTracker { model: policy, tracker: ProgressTracker::default() };
-        tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");
-        return Ok(LoadedAgent { agent: Arc::new(agent), capabilities });
-    }
+        Arc::new(ModelWithTracker { model: policy, tracker: ProgressTracker::default() })
+    } else {
+        policy
+    };
     tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");
-    Ok(LoadedAgent { agent: policy, capabilities })
+    Ok(LoadedAgent { agent, capabilities })
 }
 
 /// A model's high and low levels with the rules tracker writing local progress.
@@ -119,9 +124,10 @@ mod tests {
 
     use super::*;
 
-    /// `[progress] tracker = "rules"`: the model plans and acts, the rules tracker writes progress.
+    /// `[progress] tracker = "rules"` in the manifest, or `--progress-rules`: the model plans and
+    /// acts, the rules tracker writes progress.
     #[tokio::test]
-    async fn a_manifest_can_hand_progress_to_the_rules_tracker() {
+    async fn the_rules_tracker_can_write_progress_for_a_model() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-llama");
         let dir = tempfile::tempdir().unwrap();
         for f in ["model.onnx", "tokenizer.json"] {
@@ -129,18 +135,21 @@ mod tests {
         }
         let manifest = std::fs::read_to_string(src.join("stepwire.toml")).unwrap();
         std::fs::write(dir.path().join("stepwire.toml"), manifest + "\n[progress]\ntracker = \"rules\"\n").unwrap();
-        let loaded = load(dir.path().to_str().unwrap(), ModelOptions::default()).unwrap();
-        assert!(loaded.capabilities.roles.contains(&Role::Progress));
-        let params = ProgressUpdateParams {
-            subtask: "take a mug".into(),
-            previous_progress: String::new(),
-            action: "go to shelf 1".into(),
-            observation: Observation::text("You arrive at shelf 1. On the shelf 1, you see a mug 2."),
-            sampling: None,
-            meta: None,
-        };
-        let r = loaded.agent.update(&params, &CancellationToken::new()).await.unwrap();
-        assert_eq!(r.progress, "checked: shelf 1 | found: mug 2 (shelf 1) | last: You arrive at shelf 1.");
-        assert_eq!(r.usage.progress.prompt_tokens, 0, "no model call");
+        let by_manifest = load(dir.path().to_str().unwrap(), ModelOptions::default()).unwrap();
+        let by_flag = load(src.to_str().unwrap(), ModelOptions { progress_rules: true, ..Default::default() }).unwrap();
+        for loaded in [by_manifest, by_flag] {
+            assert!(loaded.capabilities.roles.contains(&Role::Progress));
+            let params = ProgressUpdateParams {
+                subtask: "take a mug".into(),
+                previous_progress: String::new(),
+                action: "go to shelf 1".into(),
+                observation: Observation::text("You arrive at shelf 1. On the shelf 1, you see a mug 2."),
+                sampling: None,
+                meta: None,
+            };
+            let r = loaded.agent.update(&params, &CancellationToken::new()).await.unwrap();
+            assert_eq!(r.progress, "checked: shelf 1 | found: mug 2 (shelf 1) | last: You arrive at shelf 1.");
+            assert_eq!(r.usage.progress.prompt_tokens, 0, "no model call");
+        }
     }
 }

@@ -61,10 +61,6 @@ pub struct RunArgs {
     /// `rules` (rule-based, first admissible action) or an exported policy directory.
     #[arg(long, default_value = "expert", value_name = "expert|rules|DIR")]
     pub policy: String,
-    /// With a model policy: write local progress with the deterministic rules tracker (what the
-    /// expert's demonstrations are labelled with) instead of the model's progress role.
-    #[arg(long)]
-    pub progress_rules: bool,
     /// With a model policy: also ask the bridge's expert what it would do in every state the
     /// policy visits, and record its answer (`_meta.expert`) and the rules tracker's progress
     /// (`_meta.expertProgress`) beside the transitions: labels for DAgger-style training.
@@ -188,7 +184,6 @@ impl RunArgs {
                 seed: self.seed,
             },
             policy: PolicySpec::parse(&self.policy),
-            progress_rules: self.progress_rules,
             expert_labels: self.expert_labels,
             model: self.model,
             admissible: !self.no_admissible,

@@ -58,8 +58,6 @@ pub struct RunConfig {
     pub command: BridgeCommand,
     pub selection: Selection,
     pub policy: PolicySpec,
-    /// Use the rules progress tracker in place of the loaded policy's progress role.
-    pub progress_rules: bool,
     /// Record the expert's advice beside a policy's transitions (training labels).
     pub expert_labels: bool,
     pub model: crate::policies::ModelOptions,
@@ -103,7 +101,7 @@ pub struct PlanInfo {
 pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     let mut signals = Signals::new()?;
-    let policies = RunPolicies::load(&config.policy, config.model, config.progress_rules)?;
+    let policies = RunPolicies::load(&config.policy, config.model)?;
     let bridge_opts = BridgeOptions {
         call_timeout: config.call_timeout,
         initialize_timeout: config.startup_timeout,

@@ -53,22 +53,20 @@ pub fn load_policy(spec: &str, options: ModelOptions) -> anyhow::Result<Arc<dyn 
 #[derive(Clone)]
 pub enum RunPolicies {
     /// The expert acts (and names subtasks, when it knows them); the rules tracker writes progress.
-    Expert { high: Arc<WholeTaskPlanner>, progress: Arc<ProgressTracker> },
-    /// A loaded agent; `progress` replaces its progress role when set (`--progress-rules`).
-    Agent { roles: AgentRoles, progress: Option<Arc<ProgressTracker>> },
+    Expert {
+        high: Arc<WholeTaskPlanner>,
+        progress: Arc<ProgressTracker>,
+    },
+    Agent(AgentRoles),
 }
 
 impl RunPolicies {
-    /// `progress_rules`: the rules tracker in place of a loaded agent's progress role.
-    pub fn load(spec: &PolicySpec, options: ModelOptions, progress_rules: bool) -> anyhow::Result<RunPolicies> {
+    pub fn load(spec: &PolicySpec, options: ModelOptions) -> anyhow::Result<RunPolicies> {
         Ok(match spec {
             PolicySpec::Expert => {
                 RunPolicies::Expert { high: Arc::new(WholeTaskPlanner), progress: Arc::new(ProgressTracker::default()) }
             }
-            PolicySpec::Loaded(s) => RunPolicies::Agent {
-                roles: AgentRoles(load_policy(s, options)?),
-                progress: progress_rules.then(|| Arc::new(ProgressTracker::default())),
-            },
+            PolicySpec::Loaded(s) => RunPolicies::Agent(AgentRoles(load_policy(s, options)?)),
         })
     }
 
@@ -78,14 +76,7 @@ impl RunPolicies {
             RunPolicies::Expert { high, progress } => {
                 Policies { high: high.as_ref(), low: ActionSource::EnvironmentExpert, progress: progress.as_ref() }
             }
-            RunPolicies::Agent { roles, progress } => Policies {
-                high: roles,
-                low: ActionSource::Policy(roles),
-                progress: match progress {
-                    Some(tracker) => tracker.as_ref(),
-                    None => roles,
-                },
-            },
+            RunPolicies::Agent(a) => Policies { high: a, low: ActionSource::Policy(a), progress: a },
         }
     }
 }
