@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # The whole STEP-HRL recipe for an ALFWorld policy, one command, resumable:
 #
-#   record    the hand-coded expert on `train` games (hierarchical demonstrations)
-#   dataset   samples rendered with the manifest's role templates; a tokenizer trained on them
-#   bc        behaviour cloning of one small decoder (all three roles)      -> export policy-bc
-#   collect   the BC policy plays other `train` games through stepwire, with the expert's
-#             answers recorded in the states it visits (--expert-labels)
-#   rl        offline RL (expectile V, TD Q, advantage-weighted actor) on expert + rollouts
-#                                                                            -> export policy-rl
-#   dagger    BC again from the BC weights on expert + expert-labelled rollouts -> export policy-dagger
-#   evaluate  each policy on a sample of valid_unseen games through stepwire run, then the bundled
-#             configuration (BC, rules progress tracker) on every valid_unseen game
+#   record     the hand-coded expert on `train` games (hierarchical demonstrations; every
+#              observation carries the room's receptacles, the bridge's `room` part)
+#   dataset    samples rendered with the manifest's role templates (high and low: local progress
+#              is written by the rules tracker that labelled the demonstrations); a tokenizer
+#   bc         behaviour cloning of one small decoder                 -> policy-bc (the bundled one)
+#   collect    the BC policy plays other `train` games through stepwire, with the expert's
+#              answers recorded in the states it visits (--expert-labels)
+#   rl         offline RL (expectile V, TD Q, advantage-weighted actor) on expert + rollouts
+#                                                                      -> policy-rl
+#   dagger     (DAGGER_EPOCHS > 0) BC again from the BC weights on expert + expert-labelled
+#              rollouts                                                -> policy-dagger
+#   ablations  on a smaller budget (the first ABLATION_GAMES demonstrations, ABLATION_EPOCHS),
+#              alike but for one thing: progress by the rules tracker, by the model's own
+#              progress role, no progress at all, and the flat full-history baseline
+#   evaluate   every policy on the same sample of valid_unseen games through stepwire run, then
+#              the bundled one on every valid_unseen game (and valid_seen with EVAL_SEEN=1)
 #
 # Every stage writes into $WORK and is skipped when its output is there, so a cut-off run
 # carries on where it stopped (training stages resume from their checkpoints).
@@ -18,10 +24,10 @@
 #   scripts/train-alfworld.sh                 # the full recipe (about 2 hours on 2 cores)
 #   scripts/train-alfworld.sh --quick         # a few games and steps, end to end (CI)
 #
-# Sizes can be overridden: GAMES, BC_EPOCHS, ROLLOUTS, RL_STEPS, DAGGER_EPOCHS, EVAL_GAMES (the
-# comparisons' sample), FINAL_GAMES (the bundled policy's; 0 = the whole split), EVAL_SEEN=1 (also
-# valid_seen), MAX_STEPS, JOBS, WORK; STEPWIRE_BIN runs that stepwire instead of building the
-# release one.
+# Sizes can be overridden: GAMES, BC_EPOCHS, ROLLOUTS, RL_STEPS, DAGGER_EPOCHS, ABLATION_GAMES,
+# ABLATION_EPOCHS, EVAL_GAMES (the comparisons' sample), FINAL_GAMES (the bundled policy's; 0 =
+# the whole split), EVAL_SEEN=1, MAX_STEPS, JOBS, WORK; STEPWIRE_BIN runs that stepwire instead
+# of building the release one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -30,18 +36,20 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 
 if [ "$quick" = 1 ]; then
   : "${GAMES:=6}" "${BC_EPOCHS:=1}" "${ROLLOUTS:=2}" "${RL_STEPS:=4}" "${DAGGER_EPOCHS:=0.5}"
+  : "${ABLATION_GAMES:=6}" "${ABLATION_EPOCHS:=1}"
   : "${EVAL_GAMES:=1}" "${FINAL_GAMES:=1}" "${MAX_STEPS:=12}" "${WORK:=$root/.cache/recipe/alfworld-quick}"
-  model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128 --max-positions 512)
+  model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128)
   tok_args=(--vocab-size 600)
 else
-  : "${GAMES:=800}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=200}" "${RL_STEPS:=100}" "${DAGGER_EPOCHS:=1}"
+  : "${GAMES:=800}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=200}" "${RL_STEPS:=100}" "${DAGGER_EPOCHS:=0}"
+  : "${ABLATION_GAMES:=200}" "${ABLATION_EPOCHS:=3}"
   : "${EVAL_GAMES:=60}" "${FINAL_GAMES:=0}" "${MAX_STEPS:=50}" "${WORK:=$root/.cache/recipe/alfworld}"
   model_args=()
   tok_args=()
@@ -78,16 +86,22 @@ stage "record: the expert on $GAMES train games"
 play alfworld expert train "$GAMES" 1 "$WORK/expert.jsonl" >"$WORK/expert.txt"
 
 stage "dataset and tokenizer"
-[ -f "$WORK/data/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" --out "$WORK/data"
+[ -f "$WORK/data/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" --out "$WORK/data" \
+  --progress-tracker rules
 [ -f "$WORK/tokenizer.json" ] || train tokenizer --data "$WORK/data" --out "$WORK/tokenizer.json" "${tok_args[@]}"
 
+bc() {  # bc DATA OUT EPOCHS [extra bc args...]: resumes from OUT's checkpoint
+  local data=$1 out=$2 epochs=$3
+  shift 3
+  [ -f "$out/summary.json" ] && return 0
+  local resume=(); [ -f "$out/checkpoint.pt" ] && resume=(--resume)
+  train bc --data "$data" --tokenizer "$WORK/tokenizer.json" --out "$out" --epochs "$epochs" "$@" "${resume[@]}"
+}
+export_policy() { [ -f "$2/stepwire.toml" ] || train export --from "$1" --out "$2"; }
+
 stage "behaviour cloning ($BC_EPOCHS epochs)"
-if [ ! -f "$WORK/bc/summary.json" ]; then
-  resume=(); [ -f "$WORK/bc/checkpoint.pt" ] && resume=(--resume)
-  train bc --data "$WORK/data" --tokenizer "$WORK/tokenizer.json" --out "$WORK/bc" \
-    --epochs "$BC_EPOCHS" "${model_args[@]}" "${resume[@]}"
-fi
-[ -f "$WORK/policy-bc/stepwire.toml" ] || train export --from "$WORK/bc" --out "$WORK/policy-bc"
+bc "$WORK/data" "$WORK/bc" "$BC_EPOCHS" "${model_args[@]}"
+export_policy "$WORK/bc" "$WORK/policy-bc"
 
 stage "collect: the BC policy on $ROLLOUTS train games, expert answers recorded"
 play alfworld "$WORK/policy-bc" train "$ROLLOUTS" 2 "$WORK/rollouts.jsonl" --expert-labels >"$WORK/rollouts.txt"
@@ -98,39 +112,49 @@ if [ ! -f "$WORK/rl/summary.json" ]; then
   train rl --init "$WORK/bc" --expert "$WORK/expert.jsonl" --rollouts "$WORK/rollouts.jsonl" \
     --out "$WORK/rl" --steps "$RL_STEPS" "${resume[@]}"
 fi
-[ -f "$WORK/policy-rl/stepwire.toml" ] || train export --from "$WORK/rl" --out "$WORK/policy-rl"
+export_policy "$WORK/rl" "$WORK/policy-rl"
+compared=(bc rl)
 
-stage "DAgger: expert labels on the learner's states, BC from the BC weights"
-if [ ! -f "$WORK/dagger/summary.json" ]; then
+if [ "$DAGGER_EPOCHS" != 0 ]; then
+  stage "DAgger: expert labels on the learner's states, BC from the BC weights"
   [ -f "$WORK/data-dagger/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" \
-    --expert-labelled "$WORK/rollouts.jsonl" --out "$WORK/data-dagger"
-  resume=(); [ -f "$WORK/dagger/checkpoint.pt" ] && resume=(--resume)
-  train bc --data "$WORK/data-dagger" --tokenizer "$WORK/tokenizer.json" --init "$WORK/bc/hf" \
-    --out "$WORK/dagger" --epochs "$DAGGER_EPOCHS" --lr 3e-4 "${resume[@]}"
+    --expert-labelled "$WORK/rollouts.jsonl" --out "$WORK/data-dagger" --progress-tracker rules
+  bc "$WORK/data-dagger" "$WORK/dagger" "$DAGGER_EPOCHS" --init "$WORK/bc/hf" --lr 3e-4
+  export_policy "$WORK/dagger" "$WORK/policy-dagger"
+  compared+=(dagger)
 fi
-[ -f "$WORK/policy-dagger/stepwire.toml" ] || train export --from "$WORK/dagger" --out "$WORK/policy-dagger"
 
-# Comparisons on the same sample of valid_unseen games: each policy with its own progress role,
-# and BC with the rules tracker writing progress instead (the bundled configuration).
-for policy in bc rl dagger bc-rules; do
+# Alike but for who writes local progress (and, for the baseline, the whole prompt): the same
+# first $ABLATION_GAMES demonstrations, model size, tokenizer and epochs.
+for variant in rules learned none full-history; do
+  stage "ablation $variant: BC on $ABLATION_GAMES games, $ABLATION_EPOCHS epochs"
+  case $variant in
+    rules) args=(--progress-tracker rules); long=() ;;
+    learned) args=(); long=() ;;
+    none) args=(--progress-tracker none); long=() ;;
+    full-history) args=(--manifest train/manifests/full-history.toml); long=(--seq-len 2048 --max-positions 2048) ;;
+  esac
+  [ -f "$WORK/data-$variant/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" \
+    --episodes "$ABLATION_GAMES" --out "$WORK/data-$variant" "${args[@]}"
+  bc "$WORK/data-$variant" "$WORK/small-$variant" "$ABLATION_EPOCHS" "${model_args[@]}" "${long[@]}"
+  export_policy "$WORK/small-$variant" "$WORK/policy-small-$variant"
+  compared+=("small-$variant")
+done
+
+for policy in "${compared[@]}"; do
   stage "evaluate $policy on $EVAL_GAMES valid_unseen games"
-  flags=(); [ "$policy" = bc-rules ] && flags=(--progress-rules)
-  play "$types" "$WORK/policy-${policy%-rules}" valid_unseen "$EVAL_GAMES" 7 \
-    "$WORK/eval-$policy-valid_unseen.jsonl" "${flags[@]}" >"$WORK/eval-$policy-valid_unseen.txt"
+  play "$types" "$WORK/policy-$policy" valid_unseen "$EVAL_GAMES" 7 "$WORK/eval-$policy-valid_unseen.jsonl" \
+    >"$WORK/eval-$policy-valid_unseen.txt"
   cat "$WORK/eval-$policy-valid_unseen.txt"
 done
 
-# The bundled policy: BC's high and low levels, local progress by the rules tracker (the one
-# that labelled the demonstrations), which played best in the comparisons (BENCHMARKS.md).
-[ -f "$WORK/policy-bundled/stepwire.toml" ] || train export --from "$WORK/bc" --out "$WORK/policy-bundled" \
-  --progress-tracker rules
+# The bundled policy: BC's high and low levels, local progress by the rules tracker.
 for split in valid_unseen ${EVAL_SEEN:+valid_seen}; do
-  stage "evaluate the bundled policy on $split (${FINAL_GAMES/#0/every} game(s))"
-  play "$types" "$WORK/policy-bundled" "$split" "$FINAL_GAMES" 7 "$WORK/final-$split.jsonl" \
-    >"$WORK/final-$split.txt"
+  stage "evaluate the bundled policy (policy-bc) on $split (${FINAL_GAMES/#0/every} game(s))"
+  play "$types" "$WORK/policy-bc" "$split" "$FINAL_GAMES" 7 "$WORK/final-$split.jsonl" >"$WORK/final-$split.txt"
   cat "$WORK/final-$split.txt"
 done
 
 stage "prompt tokens per step: STEP-HRL vs full history"
 train tokens-per-step --records "$WORK/expert.jsonl" --tokenizer "$WORK/tokenizer.json" --out "$WORK/report" >/dev/null
-stage "done: policies in $WORK/policy-{bc,rl,dagger,bundled}, results in $WORK/{eval,final}-*.txt"
+stage "done: policies in $WORK/policy-*, results in $WORK/{eval,final}-*.txt"

@@ -28,6 +28,25 @@ TASK_TYPES = ("pick_and_place_simple", "look_at_obj_in_light", "pick_clean_then_
               "pick_heat_then_place_in_recep", "pick_cool_then_place_in_recep", "pick_two_obj_and_place")
 ALL = "alfworld"
 BANNER = re.compile(r"^\s*-= Welcome to TextWorld, ALFRED! =-\s*")
+ROOM = re.compile(r"Looking quickly around you, you see (.*?)\.\s*(?:\n|$)")
+ROOM_MODES = ("every", "none")
+
+
+def room_part(first_observation: str) -> str:
+    """The room's receptacles from a game's first observation, in natural order ("bed 1, desk 1,
+    desk 2, drawer 1, ..."): the `room` part every observation carries, so that a policy which
+    sees one observation at a time still knows where it has not looked yet (the STEP-HRL
+    paper's ALFWorld layout repeats the room description the same way)."""
+    m = ROOM.search(first_observation)
+    if not m:
+        return ""
+    items = [re.sub(r"^(?:and )?an? ", "", x.strip()) for x in re.split(r", | and ", m.group(1))]
+
+    def natural(item: str):
+        name, _, number = item.rpartition(" ")
+        return (name, int(number)) if number.isdigit() else (item, 0)
+
+    return ", ".join(sorted((i for i in items if i), key=natural))
 
 
 def data_dir(arg: Optional[str]) -> str:
@@ -88,7 +107,8 @@ def subtask_name(policy) -> str:
 class ALFWorld(sw.Environment):
     name = "alfworld"
     seeded_reset = True
-    reset_options = ["invalidAction"]
+    reset_options = ["invalidAction", "room"]
+    observation_parts = ["room"]
     default_split = "train"
 
     def __init__(self, root: str, expert_max_steps: int = 200) -> None:
@@ -112,6 +132,7 @@ class ALFWorld(sw.Environment):
         self._expert_note = ""
         self._invalid_error = True
         self._gamefile = ""
+        self._room = ""
 
     def tasks(self) -> List[sw.Task]:
         splits = [s for s in SPLITS if any(self.games[s].values())] or list(SPLITS)
@@ -136,6 +157,10 @@ class ALFWorld(sw.Environment):
         if mode not in ("error", "observe"):
             raise sw.InvalidParams("`invalidAction` must be \"error\" or \"observe\"")
         self._invalid_error = mode == "error"
+        room_mode = options.get("room", "every")
+        if room_mode not in ROOM_MODES:
+            raise sw.InvalidParams("`room` must be \"every\" (the room's receptacles as part `room` of every "
+                                   "observation) or \"none\"")
         path = self._game(task, split, variation)
         if self._env is not None:
             try:
@@ -161,7 +186,12 @@ class ALFWorld(sw.Environment):
         m = re.search(r"Your task is to: (.*)", feedback)
         desc = m.group(1).strip() if m else ""
         rel = os.path.relpath(os.path.dirname(path), os.path.join(self.root, "json_2.1.1"))
-        return sw.Reset(BANNER.sub("", feedback).strip(), desc, max_score=1, meta={"game": rel})
+        text = BANNER.sub("", feedback).strip()
+        self._room = room_part(text) if room_mode == "every" else ""
+        return sw.Reset(self._observation(text), desc, max_score=1, meta={"game": rel})
+
+    def _observation(self, text: str) -> sw.Observation:
+        return sw.Observation(text, {"room": self._room} if self._room else {})
 
     def step(self, action: str) -> sw.Step:
         if self._env is None:
@@ -179,7 +209,7 @@ class ALFWorld(sw.Environment):
                 self._expert_subtask = subtask_name(self._expert.policy)
             except Exception as e:  # HandCodedAgentTimeout and friends
                 self._expert_next, self._expert_note = None, f"expert gave up: {type(e).__name__} {e}"
-        return sw.Step(self._state["feedback"].strip(), reward=1.0 if won else 0.0, score=1.0 if won else 0.0,
+        return sw.Step(self._observation(self._state["feedback"].strip()), reward=1.0 if won else 0.0, score=1.0 if won else 0.0,
                        done=bool(done) or won or bool(self._state["lost"]), won=won)
 
     def admissible_actions(self) -> List[str]:

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stepwire_onnx::ProgressSource;
+use stepwire_onnx::{PlannerSource, ProgressSource};
 use stepwire_sdk::policy::{Agent, HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
 use stepwire_sdk::protocol::{
     ActParams, ActResult, AgentCapabilities, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, Role,
 };
-use stepwire_sdk::rules::{ProgressTracker, RuleAgent};
+use stepwire_sdk::rules::{HistoryProgress, NoProgress, ProgressTracker, RuleAgent, WholeTaskPlanner};
 use tokio_util::sync::CancellationToken;
 
 /// Where inference runs: `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`;
@@ -70,51 +70,72 @@ pub fn load(spec: &str, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
 fn load_onnx(dir: &Path, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
     let defaults = stepwire_onnx::LoadOptions::default();
     let batch = stepwire_onnx::BatchOptions { overlap_prefill: !options.one_session, ..defaults.batch };
-    let rules_progress = options.progress_rules;
     let load = stepwire_onnx::LoadOptions { device: options.device, keep_graph: options.keep_graph, batch, ..defaults };
     let policy = stepwire_onnx::OnnxPolicy::load(dir, load)?;
     let mut capabilities = policy.capabilities();
-    let agent: Arc<dyn Agent> = if rules_progress || policy.manifest().progress == ProgressSource::Rules {
-        tracing::info!(policy = %dir.display(), "local progress by the rules tracker");
-        if !capabilities.roles.contains(&Role::Progress) {
-            capabilities.roles.push(Role::Progress);
-        }
-        Arc::new(ModelWithTracker { model: policy, tracker: ProgressTracker::default() })
-    } else {
+    let source = if options.progress_rules { ProgressSource::Rules } else { policy.manifest().progress };
+    let progress: Option<Box<dyn ProgressPolicy>> = match source {
+        ProgressSource::Model => None,
+        ProgressSource::Rules => Some(Box::new(ProgressTracker::default())),
+        ProgressSource::None => Some(Box::new(NoProgress)),
+        ProgressSource::History => Some(Box::new(HistoryProgress)),
+    };
+    let planner = match policy.manifest().planner {
+        PlannerSource::Model => None,
+        PlannerSource::WholeTask => Some(WholeTaskPlanner),
+    };
+    let agent: Arc<dyn Agent> = if progress.is_none() && planner.is_none() {
         policy
+    } else {
+        tracing::info!(policy = %dir.display(), progress = ?source, planner = ?policy.manifest().planner,
+            "roles written by rules, not the model");
+        for (role, by_rules) in [(Role::High, planner.is_some()), (Role::Progress, progress.is_some())] {
+            if by_rules && !capabilities.roles.contains(&role) {
+                capabilities.roles.push(role);
+            }
+        }
+        Arc::new(ModelWithRules { model: policy, planner, progress })
     };
     tracing::info!(policy = %dir.display(), roles = ?capabilities.roles, "policy loaded");
     Ok(LoadedAgent { agent, capabilities })
 }
 
-/// A model's high and low levels with the rules tracker writing local progress.
-struct ModelWithTracker {
+/// A model's roles, with the planner or the progress writer replaced by a deterministic one
+/// where the manifest (or `--progress-rules`) says so.
+struct ModelWithRules {
     model: Arc<stepwire_onnx::OnnxPolicy>,
-    tracker: ProgressTracker,
+    planner: Option<WholeTaskPlanner>,
+    progress: Option<Box<dyn ProgressPolicy>>,
 }
 
 #[async_trait]
-impl HighLevelPolicy for ModelWithTracker {
+impl HighLevelPolicy for ModelWithRules {
     async fn plan(&self, p: &PlanParams, c: &CancellationToken) -> Result<PlanResult, PolicyError> {
-        self.model.plan(p, c).await
+        match &self.planner {
+            Some(rules) => rules.plan(p, c).await,
+            None => self.model.plan(p, c).await,
+        }
     }
 }
 
 #[async_trait]
-impl LowLevelPolicy for ModelWithTracker {
+impl LowLevelPolicy for ModelWithRules {
     async fn act(&self, p: &ActParams, c: &CancellationToken) -> Result<ActResult, PolicyError> {
         self.model.act(p, c).await
     }
 }
 
 #[async_trait]
-impl ProgressPolicy for ModelWithTracker {
+impl ProgressPolicy for ModelWithRules {
     async fn update(
         &self,
         p: &ProgressUpdateParams,
         c: &CancellationToken,
     ) -> Result<ProgressUpdateResult, PolicyError> {
-        self.tracker.update(p, c).await
+        match &self.progress {
+            Some(rules) => rules.update(p, c).await,
+            None => self.model.update(p, c).await,
+        }
     }
 }
 
@@ -151,5 +172,49 @@ mod tests {
             assert_eq!(r.progress, "checked: shelf 1 | found: mug 2 (shelf 1) | last: You arrive at shelf 1.");
             assert_eq!(r.usage.progress.prompt_tokens, 0, "no model call");
         }
+    }
+
+    /// A flat policy: the model acts, the task is the only subtask, and progress is the whole
+    /// history (the full-history baseline's composition, from its manifest alone).
+    #[tokio::test]
+    async fn a_manifest_can_make_a_flat_full_history_policy() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-llama");
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["model.onnx", "tokenizer.json"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let manifest = std::fs::read_to_string(src.join("stepwire.toml"))
+            .unwrap()
+            .replace(r#"roles = ["high", "low", "progress"]"#, r#"roles = ["low"]"#);
+        let flat = manifest + "\n[high]\nplanner = \"whole-task\"\n\n[progress]\ntracker = \"history\"\n";
+        std::fs::write(dir.path().join("stepwire.toml"), flat).unwrap();
+        let loaded = load(dir.path().to_str().unwrap(), ModelOptions::default()).unwrap();
+        for role in Role::ALL {
+            assert!(loaded.capabilities.roles.contains(&role), "{role:?} announced");
+        }
+        let c = CancellationToken::new();
+        let plan = PlanParams {
+            task: "put a mug on the desk.".into(),
+            completed_subtasks: vec![],
+            last_progress: String::new(),
+            observation: Observation::text("You are in the middle of a room."),
+            sampling: None,
+            meta: None,
+        };
+        assert_eq!(loaded.agent.plan(&plan, &c).await.unwrap().subtask, "put a mug on the desk.");
+        let mut params = ProgressUpdateParams {
+            subtask: "put a mug on the desk.".into(),
+            previous_progress: String::new(),
+            action: "go to shelf 1".into(),
+            observation: Observation::text("You arrive at shelf 1.").with_part("room", "desk 1, shelf 1"),
+            sampling: None,
+            meta: None,
+        };
+        let first = loaded.agent.update(&params, &c).await.unwrap().progress;
+        params.previous_progress = first;
+        params.action = "go to desk 1".into();
+        params.observation = Observation::text("You arrive at desk 1.");
+        let second = loaded.agent.update(&params, &c).await.unwrap().progress;
+        assert_eq!(second, "> go to shelf 1\nYou arrive at shelf 1.\n> go to desk 1\nYou arrive at desk 1.");
     }
 }

@@ -36,6 +36,9 @@ pub struct EpisodeOptions {
     pub max_steps: u64,
     /// Ask the environment for admissible actions each step and constrain the low level to them.
     pub admissible_actions: bool,
+    /// Sampling for every policy call. With a temperature, each step's seed is derived from
+    /// this seed (else the reset's), the episode and the step, so an episode replays exactly
+    /// while a state visited twice need not get the same answer (greedy decoding can cycle).
     pub sampling: Option<Sampling>,
     /// While a policy plays, also ask the environment's expert what it would do in each state and
     /// keep its answer beside the transitions (`_meta.expert`), with the rules tracker's progress
@@ -158,6 +161,28 @@ fn advice_meta(advice: &Option<ExpertActionResult>) -> Meta {
 ///
 /// Environment faults during the episode end it with outcome `failed` and the reason, rather than
 /// an error, so the caller always gets a summary; only a failed reset is an `Err`.
+/// The sampling of one step: the run's, with a seed of its own when it samples.
+fn step_sampling(base: Option<&Sampling>, episode_seed: Option<u64>, key: &EpisodeKey, step: u64) -> Option<Sampling> {
+    let base = base?;
+    if base.temperature.is_none_or(|t| t <= 0.0) {
+        return Some(base.clone());
+    }
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let seed = base.seed.or(episode_seed).unwrap_or(0);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let fields = [
+        &seed.to_le_bytes()[..],
+        key.task.as_bytes(),
+        &key.variation.to_le_bytes(),
+        &key.repeat.to_le_bytes(),
+        &step.to_le_bytes(),
+    ];
+    for byte in fields.iter().flat_map(|f| f.iter()) {
+        h = (h ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    Some(Sampling { seed: Some(h), ..base.clone() })
+}
+
 pub async fn play_episode<E: Environment + ?Sized>(
     env: &mut E,
     policies: Policies<'_>,
@@ -170,6 +195,7 @@ pub async fn play_episode<E: Environment + ?Sized>(
     let mut env_time = Duration::ZERO;
     let mut agent_time = Duration::ZERO;
     let t0 = Instant::now();
+    let episode_seed = reset.seed;
     let first = env.reset(reset).await?;
     env_time += t0.elapsed();
 
@@ -244,7 +270,7 @@ pub async fn play_episode<E: Environment + ?Sized>(
             state: state.clone(),
             observation: observation.clone(),
             admissible_actions: admissible,
-            sampling: options.sampling.clone(),
+            sampling: step_sampling(options.sampling.as_ref(), episode_seed, &key, steps),
             meta: None,
         };
         let t = Instant::now();
@@ -403,4 +429,30 @@ pub async fn play_episode<E: Environment + ?Sized>(
     };
     rec.sink.record(RecordLine::Episode(summary.clone()));
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_sampling;
+    use crate::protocol::{EpisodeKey, Sampling};
+
+    #[test]
+    fn sampling_seeds_vary_by_step_and_replay_exactly() {
+        let key = EpisodeKey { env: "e".into(), task: "t".into(), split: "s".into(), variation: 3, repeat: 0 };
+        let greedy = Sampling { temperature: None, top_p: None, seed: None, max_tokens: None };
+        assert_eq!(step_sampling(Some(&greedy), Some(1), &key, 5), Some(greedy.clone()));
+        assert_eq!(step_sampling(None, Some(1), &key, 5), None);
+        let hot = Sampling { temperature: Some(0.7), ..greedy };
+        let seed = |episode_seed, step| step_sampling(Some(&hot), Some(episode_seed), &key, step).unwrap().seed;
+        assert_eq!(seed(1, 5), seed(1, 5), "a run repeats");
+        assert_ne!(seed(1, 5), seed(1, 6), "a later step samples afresh");
+        assert_ne!(seed(1, 5), seed(2, 5), "another episode seed, other samples");
+        let pinned = Sampling { seed: Some(9), ..hot.clone() };
+        assert_eq!(
+            step_sampling(Some(&pinned), Some(1), &key, 5).unwrap().seed,
+            step_sampling(Some(&pinned), Some(2), &key, 5).unwrap().seed,
+            "an explicit seed overrides the episode's"
+        );
+        assert_eq!(step_sampling(Some(&pinned), Some(1), &key, 5).unwrap().temperature, Some(0.7));
+    }
 }

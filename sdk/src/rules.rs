@@ -1,7 +1,9 @@
 //! Rule-based policies: no model, deterministic. The high level hands out the task itself as the
 //! only subtask; the progress module keeps the last few actions and the latest observation's
 //! first sentence. Used with the environment's expert to record demonstrations, and as a
-//! baseline a model must beat.
+//! baseline a model must beat. Also the deterministic stand-ins a model policy's manifest can
+//! name for a role: the progress tracker that labels demonstrations, no progress at all, and the
+//! whole history (with the whole-task planner, the flat full-history baseline).
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +50,52 @@ impl ProgressPolicy for RecentActionsProgress {
         let keep = actions.len().saturating_sub(self.window);
         let first_sentence = p.observation.text.trim().split_inclusive(['.', '\n']).next().unwrap_or("").trim();
         let progress = format!("did: {} | result: {first_sentence}", actions[keep..].join("; "));
+        Ok(ProgressUpdateResult { progress, usage: Usage::default() })
+    }
+}
+
+/// Writes no local progress at all: the ablation "STEP-HRL without local progress", whose levels
+/// see only the subtask and the current observation.
+#[derive(Debug, Default, Clone)]
+pub struct NoProgress;
+
+#[async_trait]
+impl ProgressPolicy for NoProgress {
+    async fn update(
+        &self,
+        _: &ProgressUpdateParams,
+        _: &CancellationToken,
+    ) -> Result<ProgressUpdateResult, PolicyError> {
+        Ok(ProgressUpdateResult { progress: String::new(), usage: Usage::default() })
+    }
+}
+
+/// Every action of the subtask and the text it led to, appended without bound
+/// (`> go to desk 1\nYou arrive at desk 1. ...`): with [`WholeTaskPlanner`], the prompt of a flat
+/// full-history policy, the baseline STEP-HRL's compact prompts are measured against. Only the
+/// observation's text is kept; its parts describe the present, which the prompt shows anyway.
+#[derive(Debug, Default, Clone)]
+pub struct HistoryProgress;
+
+impl HistoryProgress {
+    pub fn append(previous: &str, action: &str, observation: &str) -> String {
+        let entry = format!("> {}\n{}", action.trim(), observation.trim());
+        if previous.is_empty() {
+            entry
+        } else {
+            format!("{previous}\n{entry}")
+        }
+    }
+}
+
+#[async_trait]
+impl ProgressPolicy for HistoryProgress {
+    async fn update(
+        &self,
+        p: &ProgressUpdateParams,
+        _: &CancellationToken,
+    ) -> Result<ProgressUpdateResult, PolicyError> {
+        let progress = Self::append(&p.previous_progress, &p.action, &p.observation.text);
         Ok(ProgressUpdateResult { progress, usage: Usage::default() })
     }
 }
@@ -263,7 +311,17 @@ impl ProgressPolicy for ProgressTracker {
 
 #[cfg(test)]
 mod tracker_tests {
-    use super::ProgressTracker;
+    use super::{HistoryProgress, ProgressTracker};
+
+    #[test]
+    fn history_keeps_every_action_and_result_in_order() {
+        let h = HistoryProgress::append("", " go to desk 1", "You arrive at desk 1.\n");
+        let h = HistoryProgress::append(&h, "take mug 1 from desk 1", "You pick up the mug 1 from the desk 1.");
+        assert_eq!(
+            h,
+            "> go to desk 1\nYou arrive at desk 1.\n> take mug 1 from desk 1\nYou pick up the mug 1 from the desk 1."
+        );
+    }
 
     #[test]
     fn keeps_checked_places_found_things_and_the_last_result() {

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from .manifest import TRACKERS
 from .util import DEFAULT_MANIFEST, FULL_HISTORY_MANIFEST, UserError, default_threads, log, setup_logging
 
 
@@ -82,14 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recordings made with `stepwire run --expert-labels`: the learner's own "
                         "states, relabelled with the expert's answers (DAgger); every outcome")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--manifest", default=None, help=f"role templates (default {DEFAULT_MANIFEST}; "
-                   f"with --history full, {FULL_HISTORY_MANIFEST})")
-    p.add_argument("--roles", default="high,low,progress", help="roles to include")
-    p.add_argument("--history", choices=["step", "full"], default="step",
-                   help="step: STEP-HRL's compact prompts; full: the flat full-history baseline "
-                   "(one sample per action, prompt = task + every earlier observation and action)")
+    p.add_argument("--manifest", default=None, help=f"role templates and policy composition (default "
+                   f"{DEFAULT_MANIFEST}; the flat full-history baseline: {FULL_HISTORY_MANIFEST})")
+    p.add_argument("--roles", default=None, help="roles to include (default: the roles the "
+                   "manifest's model serves, i.e. all but those [high] planner or [progress] "
+                   "tracker give to rules)")
+    p.add_argument("--progress-tracker", choices=TRACKERS, default=None,
+                   help="override the manifest's [progress] tracker (written into OUT/manifest.toml): "
+                   "none trains the without-progress ablation")
     p.add_argument("--outcomes", default="won", help="episode outcomes to keep, comma separated, "
                    "or all (default won: clone successful demonstrations)")
+    p.add_argument("--episodes", type=int, default=None, metavar="N",
+                   help="only the first N episodes of --records, in file order and whatever their "
+                   "outcome (a smaller training budget from the same recording)")
     p.add_argument("--val-fraction", type=float, default=0.05,
                    help="fraction of games held out for validation (by a hash of the game)")
     p.add_argument("--skip-invalid", action="store_true",
@@ -161,10 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "transformers token for token, and fails otherwise.")
     p.add_argument("--from", dest="src", required=True, help="a `bc` or `rl` output folder")
     p.add_argument("--out", required=True, help="the policy folder to write")
-    p.add_argument("--progress-tracker", choices=["model", "rules"], default="model",
-                   help="who writes local progress when stepwire plays the policy: the model's "
-                        "progress role, or the rules tracker that labelled the demonstrations "
-                        "(written as [progress] tracker in stepwire.toml)")
+    p.add_argument("--progress-tracker", choices=TRACKERS, default=None,
+                   help="who writes local progress when stepwire plays the policy (default: the "
+                        "training manifest's [progress] tracker): the model's progress role, the "
+                        "rules tracker that labelled the demonstrations, none, or the history; "
+                        "written as [progress] tracker in stepwire.toml")
     p.add_argument("--int8", default=None, metavar="DIR",
                    help="also write a dynamically quantised (int8 MatMul weights) copy to DIR")
     p.add_argument("--opset", type=int, default=None,
@@ -202,36 +209,44 @@ def cmd_dataset(a) -> dict:
     from .manifest import load_manifest
     from .records import ReadStats, iter_episodes, parse_outcomes
 
-    if a.history == "full":
-        roles = ("full",)
-        manifest = load_manifest(a.manifest or FULL_HISTORY_MANIFEST, roles=roles)
+    manifest = load_manifest(a.manifest or DEFAULT_MANIFEST, roles=())
+    if a.progress_tracker:
+        manifest.tracker = a.progress_tracker
+    if a.roles is None:
+        roles = manifest.model_roles()
     else:
         roles = tuple(r.strip() for r in a.roles.split(",") if r.strip())
         bad = [r for r in roles if r not in ROLES]
         if bad:
             raise UserError(f"--roles: unknown role {bad[0]!r} (use high, low, progress)")
-        manifest = load_manifest(a.manifest or DEFAULT_MANIFEST, roles=roles)
+    for r in roles:
+        manifest.template(r)
+    if manifest.tracker == "history" and roles != ("low",):
+        raise UserError(f"a full-history manifest ([progress] tracker = \"history\") trains the low "
+                        f"role only, not {','.join(roles)}")
     if not a.records and not a.expert_labelled:
         raise UserError("give recordings: --records FILE... and/or --expert-labelled FILE...")
-    if a.expert_labelled and a.history == "full":
-        raise UserError("--expert-labelled relabels STEP-HRL transitions; not with --history full")
+    if a.expert_labelled and manifest.tracker == "history":
+        raise UserError("--expert-labelled relabels STEP-HRL transitions; not with a full-history manifest")
     stats = ReadStats()
     samples = []
     if a.records:
         episodes = iter_episodes(a.records, skip_invalid=a.skip_invalid,
-                                 outcomes=parse_outcomes(a.outcomes), stats=stats)
-        samples += build_samples(episodes, manifest, roles, a.history, a.val_fraction)
+                                 outcomes=parse_outcomes(a.outcomes), stats=stats,
+                                 max_episodes=a.episodes)
+        samples += build_samples(episodes, manifest, roles, a.val_fraction)
     if a.expert_labelled:
         episodes = iter_episodes(a.expert_labelled, skip_invalid=a.skip_invalid,
                                  outcomes=parse_outcomes("all"), stats=stats)
-        samples += build_samples(episodes, manifest, roles, a.history, a.val_fraction, "expert")
+        samples += build_samples(episodes, manifest, roles, a.val_fraction, "expert")
     if not samples:
         raise UserError(f"no samples: no episodes with outcome {a.outcomes} (and roles "
                         f"{','.join(roles)}) in {' '.join(a.records + a.expert_labelled)}; "
                         "see --outcomes")
     check_stops(samples, manifest)
     meta = {"command": "dataset", "records": a.records, "expert_labelled": a.expert_labelled,
-            "manifest": str(manifest.path), "history": a.history, "outcomes": a.outcomes, "val_fraction": a.val_fraction,
+            "manifest": str(manifest.path), "roles": list(roles), "tracker": manifest.tracker,
+            "outcomes": a.outcomes, "val_fraction": a.val_fraction,
             "lines": stats.lines, "invalid_lines": stats.invalid,
             "unclosed_transitions": stats.unclosed}
     return write_dataset(Path(a.out), samples, manifest, meta)
@@ -269,7 +284,7 @@ def cmd_tokens_per_step(a) -> dict:
     from .tokenizer import load_tokenizer
 
     m = load_manifest(a.manifest)
-    full = load_manifest(a.full_manifest, roles=("full",))
+    full = load_manifest(a.full_manifest, roles=("low",))
     episodes = iter_episodes(a.records, skip_invalid=a.skip_invalid,
                              outcomes=parse_outcomes(a.outcomes))
     res = tokens_per_step(episodes, m, load_tokenizer(a.tokenizer), full)

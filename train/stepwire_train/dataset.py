@@ -33,7 +33,20 @@ def role_output(m: Manifest, t: dict) -> str:
     return rtrim(t["progress"])
 
 
+def without_progress(t: dict) -> dict:
+    """The states a policy without local progress (`[progress] tracker = "none"`) sees."""
+    key = {"high": "lastProgress", "low": "progress"}.get(t["level"])
+    if key is None:
+        return t
+    out = {**t, "state": {**t["state"], key: ""}}
+    if t.get("nextState"):
+        out["nextState"] = {**t["nextState"], key: ""}
+    return out
+
+
 def transition_sample(m: Manifest, ep: Episode, t: dict, split: str) -> dict:
+    if m.tracker == "none":
+        t = without_progress(t)
     prompt = render_state(m, t["level"], t["state"])
     return {"role": t["level"], "prompt": prompt, "target": target_text(prompt, role_output(m, t)),
             "episode": ep.id, "game": ep.game, "step": t["step"], "split": split,
@@ -75,9 +88,12 @@ def expert_labelled(ep: Episode) -> list[dict]:
     return out
 
 
-def build_samples(episodes, m: Manifest, roles=ROLES, history: str = "step",
-                  val_fraction: float = 0.05, labels: str = "recorded") -> list[dict]:
-    if history == "full":
+def build_samples(episodes, m: Manifest, roles=ROLES, val_fraction: float = 0.05,
+                  labels: str = "recorded") -> list[dict]:
+    """Samples of `roles` as the manifest's policy sees them: with `[progress] tracker = "none"`
+    the progress fields are empty; with "history" (the flat full-history baseline) one low
+    sample per action, progress being the episode so far."""
+    if m.tracker == "history":
         from .history import full_history_samples
 
         out = []
@@ -110,15 +126,24 @@ def summarize(samples: list[dict]) -> dict:
 
 
 def write_dataset(out: Path, samples: list[dict], manifest: Manifest, meta: dict) -> dict:
-    """`out/samples.jsonl`, `out/manifest.toml` (the templates used) and `out/summary.json`."""
+    """`out/samples.jsonl`, `out/manifest.toml` (the templates and composition used, a tracker
+    override included) and `out/summary.json`."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "samples.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         for s in samples:
             fh.write(json.dumps(s, ensure_ascii=False) + "\n")
     tmp.replace(out / "samples.jsonl")
-    if manifest.path.resolve() != (out / "manifest.toml").resolve():
-        shutil.copyfile(manifest.path, out / "manifest.toml")
+    target = out / "manifest.toml"
+    if manifest.path.resolve() != target.resolve():
+        shutil.copyfile(manifest.path, target)
+        if manifest.tracker != str(manifest.raw.get("progress", {}).get("tracker", "model")):
+            text = target.read_text(encoding="utf-8")
+            if "progress" in manifest.raw:
+                raise UserError(f"{manifest.path}: has a [progress] table; edit it rather than "
+                                "overriding the tracker")
+            target.write_text(text.rstrip("\n") + f'\n\n[progress]\ntracker = "{manifest.tracker}"\n',
+                              encoding="utf-8")
     summary = {**summarize(samples), **meta}
     write_json(out / "summary.json", summary)
     return summary

@@ -59,17 +59,15 @@ def choose_prompts(bt, model, tok, heldout: list[dict], roles, per_role: int):
     return chosen
 
 
-def manifest_text(m, roles, progress_tracker: str = "model") -> str:
+def manifest_text(m, roles, progress_tracker: str | None = None) -> str:
     head = ["# stepwire policy manifest (written by `python -m stepwire_train export`; the",
             "# templates are the training manifest's, so training and serving render alike)",
             "[model]", 'onnx = "model.onnx"', 'tokenizer = "tokenizer.json"',
             "roles = [" + ", ".join(f'"{r}"' for r in roles) + "]",
             'eos_token = "</s>"', 'bos_token = "<s>"', 'pad_token = "<pad>"', ""]
-    if progress_tracker != "model":
-        # stepwire serves local progress with the rules tracker that labelled the training data;
-        # the model's own progress role stays in the file (set "model" to use it).
-        head += ["[progress]", f'tracker = "{progress_tracker}"', ""]
-    return "\n".join(head) + "\n" + runtime_tables(m)
+    # [high] and [progress] say which roles deterministic policies write (the training manifest's
+    # choice, or --progress-tracker); a model role they replace stays in the file, unused.
+    return "\n".join(head) + "\n" + runtime_tables(m, progress_tracker)
 
 
 def run(args) -> dict:
@@ -85,8 +83,7 @@ def run(args) -> dict:
     heldout = [json.loads(x) for x in hpath.read_text().splitlines() if x.strip()]
     roles = [r for r in RUNTIME_ROLES if any(s["role"] == r for s in heldout)]
     if not roles:
-        raise UserError("this model serves no runtime role (high, low, progress); a "
-                        "full-history baseline is measured offline, not served by stepwire")
+        raise UserError("this model serves no runtime role (high, low, progress)")
     m = load_manifest(src / "manifest.toml", roles=roles)
 
     chosen = choose_prompts(bt, model, tok, heldout, roles, per_role=2)

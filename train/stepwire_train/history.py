@@ -1,6 +1,8 @@
-"""The full-history baseline: a flat policy whose prompt is the task, every earlier observation
-and action of the episode, and the current observation (train/manifests/full-history.toml), and
-the prompt-size comparison with STEP-HRL's three compact prompts."""
+"""The full-history baseline: a flat policy (train/manifests/full-history.toml: the whole task as
+the one subtask, `[high] planner = "whole-task"`; every earlier action and what it led to as the
+progress, `[progress] tracker = "history"`), and the prompt-size comparison with STEP-HRL's three
+compact prompts. The runtime composes the same policy from the same manifest (sdk/src/rules.rs
+`WholeTaskPlanner`, `HistoryProgress`), so what trains here is what plays there."""
 
 from __future__ import annotations
 
@@ -8,38 +10,39 @@ from collections import defaultdict
 
 from .manifest import Manifest
 from .records import Episode
-from .render import render_observation, render_state, rtrim, target_text
+from .render import render_state, rtrim, target_text
 
 
-def _value(m: Manifest, s: str) -> str:
-    s = rtrim(s)
-    return s if s else m.empty_field
+def whole_task(task: str) -> str:
+    """`WholeTaskPlanner`'s subtask: the task's first line, trimmed."""
+    return rtrim(task.split("\n")[0].removesuffix("\r"))
+
+
+def history_append(previous: str, action: str, observation_text: str) -> str:
+    """`HistoryProgress::append`: `> action` then the text it led to, one entry after another."""
+    entry = f"> {rtrim(action)}\n{rtrim(observation_text)}"
+    return f"{previous}\n{entry}" if previous else entry
 
 
 def full_history_prompts(ep: Episode, m: Manifest) -> list[tuple[dict, str]]:
-    """(low transition, full-history prompt) for each action of the episode, in step order."""
+    """(low transition, flat prompt) for each action of the episode, in step order: the low
+    template with the whole task as subtask and the history so far as progress."""
     lows = sorted(ep.level("low"), key=lambda t: t["step"])
-    task = ep.summary.get("taskDescription", "")
-    if not rtrim(task):
-        highs = ep.level("high")
-        task = highs[0]["state"]["task"] if highs else ""
-    step_t = m.history_step
-    if step_t is None:
-        raise ValueError(f"{m.path}: no [history] table (a full-history manifest needs one)")
-    tmpl = m.template("full")
-    out, past = [], []
+    highs = ep.level("high")
+    task = highs[0]["state"]["task"] if highs else ep.summary.get("taskDescription", "")
+    subtask = whole_task(task)
+    out, history = [], ""
     for t in lows:
-        obs = render_observation(t["state"]["observation"])
-        fields = {"task": _value(m, task), "history": _value(m, m.history_separator.join(past)),
-                  "observation": _value(m, obs)}
-        out.append((t, tmpl.render(fields, m.empty_field)))
-        past.append(step_t.render({"observation": _value(m, obs),
-                                   "action": _value(m, t["action"])}, m.empty_field))
+        state = {"subtask": subtask, "progress": history, "observation": t["state"]["observation"]}
+        out.append((t, render_state(m, "low", state)))
+        history = history_append(history, t["action"], t["nextState"]["observation"]["text"])
     return out
 
 
 def full_history_samples(ep: Episode, m: Manifest, split: str) -> list[dict]:
-    return [{"role": "full", "prompt": p, "target": target_text(p, rtrim(t["action"])),
+    """One sample per action; the target is the action alone (a flat policy never ends a
+    subtask, so it never writes the done flag)."""
+    return [{"role": "low", "prompt": p, "target": target_text(p, rtrim(t["action"])),
              "episode": ep.id, "game": ep.game, "step": t["step"], "split": split,
              "outcome": ep.outcome, "file": ep.file}
             for t, p in full_history_prompts(ep, m)]

@@ -10,16 +10,17 @@ from pathlib import Path
 
 from .util import UserError, file_in
 
-# The placeholders each role may use (runtime/onnx/src/manifest.rs `role_fields`). `full` is the
-# training-only flat baseline of train/manifests/full-history.toml; the runtime has no such role.
+# The placeholders each role may use (runtime/onnx/src/manifest.rs `role_fields`).
 ROLE_FIELDS = {
     "high": ("task", "completed_subtasks", "last_progress", "observation"),
     "low": ("subtask", "progress", "observation"),
     "progress": ("subtask", "progress", "previous_progress", "action", "observation"),
-    "full": ("task", "history", "observation"),
 }
 RUNTIME_ROLES = ("high", "low", "progress")
-HISTORY_STEP_FIELDS = ("observation", "action")
+# Who picks subtasks and who writes progress (runtime/onnx/src/manifest.rs `PlannerSource`,
+# `ProgressSource`): the model, or one of the SDK's deterministic policies (sdk/src/rules.rs).
+PLANNERS = ("model", "whole-task")
+TRACKERS = ("model", "rules", "none", "history")
 
 
 class Template:
@@ -91,9 +92,15 @@ class Manifest:
     done_separator: str = " ||| "
     done_token: str = "done"
     continue_token: str = "continue"
-    history_step: Template | None = None  # full-history manifests only
-    history_separator: str = "\n"
+    planner: str = "model"  # [high] planner
+    tracker: str = "model"  # [progress] tracker
     raw: dict = field(default_factory=dict)
+
+    def model_roles(self) -> tuple[str, ...]:
+        """The roles the model itself must serve: those no deterministic policy replaces."""
+        return tuple(r for r in RUNTIME_ROLES
+                     if not (r == "high" and self.planner != "model")
+                     and not (r == "progress" and self.tracker != "model"))
 
     def template(self, role: str) -> Template:
         if role not in self.templates:
@@ -122,7 +129,7 @@ def parse_manifest(raw: dict, path: Path, roles=None) -> Manifest:
     def err(msg: str) -> UserError:
         return UserError(f"{path}: {msg}")
 
-    known = {"model", "generation", "templates", "low", "roles", "history", "progress"}
+    known = {"model", "generation", "templates", "low", "roles", "high", "progress"}
     for k in raw:
         if k not in known:
             raise err(f"unknown table [{k}] (expected {', '.join(sorted(known))})")
@@ -169,16 +176,12 @@ def parse_manifest(raw: dict, path: Path, roles=None) -> Manifest:
         raise err("low.done_separator: must contain a non-space character")
     if not m.done_token.strip() or not m.continue_token.strip() or m.done_token == m.continue_token:
         raise err("low.done_token / low.continue_token: must be two different non-empty words")
-    hist = raw.get("history")
-    if hist is not None:
-        try:
-            m.history_step = Template(hist.get("step", "{observation}\n> {action}"))
-        except ValueError as e:
-            raise err(f"history.step: {e}") from None
-        bad = [f for f in m.history_step.fields() if f not in HISTORY_STEP_FIELDS]
-        if bad:
-            raise err(f"history.step: unknown placeholder {{{bad[0]}}} (fills observation, action)")
-        m.history_separator = hist.get("separator", "\n")
+    m.planner = str(raw.get("high", {}).get("planner", "model"))
+    if m.planner not in PLANNERS:
+        raise err(f"high.planner: {m.planner!r} is not one of {', '.join(PLANNERS)}")
+    m.tracker = str(raw.get("progress", {}).get("tracker", "model"))
+    if m.tracker not in TRACKERS:
+        raise err(f"progress.tracker: {m.tracker!r} is not one of {', '.join(TRACKERS)}")
     return m
 
 
@@ -192,8 +195,9 @@ def toml_string(s: str, multiline: bool = False) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def runtime_tables(m: Manifest) -> str:
-    """[generation], [templates] and [low] as TOML text, for a policy's stepwire.toml."""
+def runtime_tables(m: Manifest, tracker: str | None = None) -> str:
+    """[generation], [templates], [low], [high] and [progress] as TOML text, for a policy's
+    stepwire.toml (`tracker` overrides the manifest's)."""
     gen = m.raw.get("generation", {})
     lines = ["[generation]"]
     mnt = gen.get("max_new_tokens")
@@ -215,4 +219,9 @@ def runtime_tables(m: Manifest) -> str:
               f"done_separator = {toml_string(m.done_separator)}",
               f"done_token = {toml_string(m.done_token)}",
               f"continue_token = {toml_string(m.continue_token)}", ""]
+    if m.planner != "model":
+        lines += ["[high]", f"planner = {toml_string(m.planner)}", ""]
+    tracker = tracker or m.tracker
+    if tracker != "model":
+        lines += ["[progress]", f"tracker = {toml_string(tracker)}", ""]
     return "\n".join(lines)

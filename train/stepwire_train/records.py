@@ -144,10 +144,12 @@ def read_lines(path: Path, validate: bool = True, skip_invalid: bool = False,
 
 
 def iter_episodes(paths, validate: bool = True, skip_invalid: bool = False, outcomes=None,
-                  stats: ReadStats | None = None):
+                  stats: ReadStats | None = None, max_episodes: int | None = None):
     """Episodes of `paths` as their closing lines arrive (one episode in memory at a time, plus
-    any interleaved ones); `outcomes` keeps only those outcomes."""
+    any interleaved ones); `outcomes` keeps only those outcomes; `max_episodes` stops after that
+    many closed episodes, whatever their outcome (a smaller budget from the same recording)."""
     stats = stats if stats is not None else ReadStats()
+    closed = 0
     for path in paths:
         path = Path(path)
         open_eps: dict[str, list[dict]] = {}
@@ -158,6 +160,9 @@ def iter_episodes(paths, validate: bool = True, skip_invalid: bool = False, outc
                 continue
             ep = Episode(file=str(path), id=eid, game=eid.rsplit("#", 1)[0], summary=rec,
                          transitions=open_eps.pop(eid, []))
+            closed += 1
+            if max_episodes is not None and closed > max_episodes:
+                return
             if outcomes is None or ep.outcome in outcomes:
                 yield ep
         stats.unclosed += sum(len(v) for v in open_eps.values())

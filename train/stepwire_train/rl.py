@@ -5,7 +5,8 @@ last hidden state; V reads the end of the prompt (the state), Q the end of the o
 action). V is fitted by expectile regression toward Q (tau 0.95: V approaches the best actions'
 value, not the average), Q by TD toward r + gamma * V_target(s') with done masks; the target
 critic is a Polyak average. Actor: the BC model, trained on advantage-weighted log-likelihood,
-weight exp(beta * (Q - V)) clipped. The progress role keeps plain BC (weight 1).
+weight exp(beta * (Q - V)) clipped. The progress role, when the model serves it, keeps plain
+BC (weight 1); roles the manifest gives to rules are not trained.
 
 The critic has its own decoder so its regression never perturbs the language model it judges;
 the target critic costs memory, not compute (it replaces the online critic for V(s'))."""
@@ -23,7 +24,7 @@ import torch
 
 from . import model as M
 from .bc import encode_samples
-from .dataset import role_output, split_of
+from .dataset import role_output, split_of, without_progress
 from .manifest import load_manifest
 from .packing import Item, batches, collate, pack_rows
 from .records import iter_episodes, parse_outcomes
@@ -55,8 +56,13 @@ def transitions_of(ep, m, group: int, reward_mode: str, scale: float, val_fracti
     for i, t in enumerate(ep.transitions):
         last[t["level"]] = i
     out = []
+    served = m.model_roles()
     for i, t in enumerate(ep.transitions):
         lvl = t["level"]
+        if lvl not in served:  # written by rules when the policy plays: nothing to learn
+            continue
+        if m.tracker == "none":
+            t = without_progress(t)
         prompt = render_state(m, lvl, t["state"])
         nxt = None
         if lvl != "progress" and not t["done"] and t.get("nextState"):
@@ -110,7 +116,10 @@ def run(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if not args.expert and not args.rollouts:
         raise UserError("give recordings: --expert FILE... and/or --rollouts FILE...")
-    manifest = load_manifest(init / "manifest.toml")
+    manifest = load_manifest(init / "manifest.toml", roles=())
+    if manifest.tracker == "history":
+        raise UserError("offline RL here is for STEP-HRL policies; the flat full-history baseline "
+                        "is trained by `bc` only")
     tok = load_tokenizer(init / "tokenizer.json")
     outcomes = parse_outcomes(args.outcomes)
     mix = parse_mix(args.mix)

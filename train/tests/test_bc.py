@@ -1,9 +1,10 @@
 """A tiny behaviour-cloning run on a real recording lowers the loss; --resume continues."""
 
 import csv
+import json
 
 import pytest
-from conftest import TINY, cli
+from conftest import REPO, TINY, cli
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
@@ -42,7 +43,23 @@ def test_full_history_samples_train(work, tokenizer):
     from conftest import EXPERT
 
     data = work / "full"
-    cli("dataset", "--records", EXPERT, "--out", data, "--history", "full")
+    summary = cli("dataset", "--records", EXPERT, "--out", data,
+                  "--manifest", REPO / "train/manifests/full-history.toml")
+    assert summary["roles"] == ["low"] and summary["tracker"] == "history"
+    assert {k.split("/")[0] for k in summary["by_role"]} == {"low"}
     res = cli("bc", "--data", data, "--tokenizer", tokenizer, "--out", work / "bc-full",
               "--epochs", "1", *TINY)
     assert res["steps"] >= 1
+
+
+def test_without_progress_ablation_blanks_progress_and_says_so(work):
+    from conftest import EXPERT
+
+    data = work / "no-progress"
+    summary = cli("dataset", "--records", EXPERT, "--out", data, "--progress-tracker", "none")
+    assert summary["roles"] == ["high", "low"] and summary["tracker"] == "none"
+    samples = [json.loads(x) for x in open(data / "samples.jsonl")]
+    lows = [s for s in samples if s["role"] == "low"]
+    assert lows and all("Progress:\nnone\n" in s["prompt"] for s in lows)
+    assert all("Last:\nnone\n" in s["prompt"] for s in samples if s["role"] == "high")
+    assert 'tracker = "none"' in (data / "manifest.toml").read_text()

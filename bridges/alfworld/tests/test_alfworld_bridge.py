@@ -56,6 +56,46 @@ def test_reset_and_step_shape(bridge):
     assert s["done"] is False and s["won"] is False and s["reward"] == 0
 
 
+def test_every_observation_names_the_rooms_receptacles(bridge):
+    r = bridge.reset("alfworld", "valid_unseen", 0)
+    room = r["observation"]["parts"]["room"]
+    places = room.split(", ")
+    assert len(places) > 5 and places == sorted(places, key=lambda p: (p.rsplit(" ", 1)[0], int(p.rsplit(" ", 1)[1])))
+    assert all(f"go to {p}" in bridge.admissible() for p in places)
+    s = bridge.step(f"go to {places[-1]}")
+    assert s["observation"]["parts"] == {"room": room}
+    assert bridge.init_result["capabilities"]["environment"]["observationParts"] == ["room"]
+    plain = bridge.reset("alfworld", "valid_unseen", 0, options={"room": "none"})
+    assert "parts" not in plain["observation"] and plain["observation"]["text"] == r["observation"]["text"]
+    with pytest.raises(RpcError) as e:
+        bridge.reset("alfworld", "valid_unseen", 0, options={"room": "sometimes"})
+    assert e.value.code == -32602 and "room" in e.value.message
+
+
+def test_old_recordings_gain_the_room_part_the_bridge_sends(bridge, tmp_path):
+    import json
+    import subprocess
+
+    r = bridge.reset("alfworld", "valid_unseen", 3)
+    first = bridge.step(bridge.expert())
+    episode = {"env": "alfworld", "task": "alfworld", "split": "valid_unseen", "variation": 3, "repeat": 0}
+
+    def bare(obs):
+        return {"text": obs["text"]}
+
+    old = {"kind": "transition", "episode": episode, "step": 0, "level": "low",
+           "state": {"subtask": "x", "progress": "", "observation": bare(r["observation"])},
+           "action": "look", "subtaskDone": False,
+           "nextState": {"subtask": "x", "progress": "", "observation": bare(first["observation"])},
+           "reward": 0.0, "done": False}
+    (tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n" + json.dumps({"kind": "episode", "episode": episode}) + "\n")
+    subprocess.run([sys.executable, os.path.join(REPO, "bridges/alfworld/add_room_part.py"),
+                    str(tmp_path / "old.jsonl"), str(tmp_path / "new.jsonl")], check=True)
+    new = json.loads((tmp_path / "new.jsonl").read_text().splitlines()[0])
+    assert new["state"]["observation"] == r["observation"]
+    assert new["nextState"]["observation"] == first["observation"]
+
+
 def test_invalid_action(bridge):
     bridge.reset("alfworld", "valid_unseen", 0)
     with pytest.raises(RpcError) as e:

@@ -31,6 +31,6 @@ pub mod trie;
 pub use device::Device;
 pub use engine::BatchOptions;
 pub use error::OnnxError;
-pub use manifest::ProgressSource;
+pub use manifest::{PlannerSource, ProgressSource};
 pub use policy::{GenerateRequest, LoadOptions, OnnxPolicy};
 pub use sequence::{Finish, Generation};

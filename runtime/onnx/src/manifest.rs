@@ -29,6 +29,25 @@ struct RawManifest {
     roles: BTreeMap<String, RawModelOverride>,
     #[serde(default)]
     progress: RawProgress,
+    #[serde(default)]
+    high: RawHigh,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHigh {
+    planner: Option<String>,
+}
+
+/// Who picks subtasks when this policy plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlannerSource {
+    /// The model's `high` role.
+    #[default]
+    Model,
+    /// The whole task as the one subtask (`rules::WholeTaskPlanner`): a flat policy,
+    /// `[high] planner = "whole-task"`.
+    WholeTask,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,6 +65,11 @@ pub enum ProgressSource {
     /// The SDK's deterministic tracker (`rules::ProgressTracker`), the one that labelled the
     /// demonstrations: `[progress] tracker = "rules"`.
     Rules,
+    /// No local progress at all (`rules::NoProgress`), the ablation: `[progress] tracker = "none"`.
+    None,
+    /// Every action and its result so far (`rules::HistoryProgress`), which with a whole-task
+    /// planner makes the full-history baseline: `[progress] tracker = "history"`.
+    History,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +177,7 @@ pub struct Manifest {
     pub list_separator: String,
     pub low: LowFormat,
     pub progress: ProgressSource,
+    pub planner: PlannerSource,
 }
 
 /// The placeholders a role's template may use.
@@ -207,8 +232,19 @@ impl Manifest {
         let progress = match raw.progress.tracker.as_deref() {
             None | Some("model") => ProgressSource::Model,
             Some("rules") => ProgressSource::Rules,
+            Some("none") => ProgressSource::None,
+            Some("history") => ProgressSource::History,
             Some(other) => {
-                return Err(err(format!("progress.tracker: {other:?} is not `model` or `rules`")));
+                return Err(err(format!(
+                    "progress.tracker: {other:?} is not one of `model`, `rules`, `none`, `history`"
+                )));
+            }
+        };
+        let planner = match raw.high.planner.as_deref() {
+            None | Some("model") => PlannerSource::Model,
+            Some("whole-task") => PlannerSource::WholeTask,
+            Some(other) => {
+                return Err(err(format!("high.planner: {other:?} is not `model` or `whole-task`")));
             }
         };
         let role_names =
@@ -332,6 +368,7 @@ impl Manifest {
             list_separator: raw.generation.list_separator.unwrap_or_else(|| "; ".into()),
             low,
             progress,
+            planner,
         })
     }
 }

@@ -68,7 +68,14 @@ fn manifest_errors_name_the_field() {
         (good_manifest().replace("onnx = \"model.onnx\"", "onnx = \"nope.onnx\""), "model.onnx: model file"),
         (good_manifest().replace("[low]", "[low]\nbogus = 1"), "bogus"),
         (good_manifest() + "\n[roles.low]\nonnx = \"low.onnx\"\n", "roles.low.onnx"),
-        (good_manifest() + "\n[progress]\ntracker = \"llm\"\n", "progress.tracker: \"llm\" is not `model` or `rules`"),
+        (
+            good_manifest() + "\n[progress]\ntracker = \"llm\"\n",
+            "progress.tracker: \"llm\" is not one of `model`, `rules`, `none`, `history`",
+        ),
+        (
+            good_manifest() + "\n[high]\nplanner = \"oracle\"\n",
+            "high.planner: \"oracle\" is not `model` or `whole-task`",
+        ),
     ];
     for (text, want) in cases {
         let dir = fixture_dir(&text, None);

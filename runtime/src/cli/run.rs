@@ -12,6 +12,7 @@ use crate::policies::ModelOptions;
 use crate::runner::plan::Selection;
 use crate::runner::policy::PolicySpec;
 use crate::runner::{self, RecordTarget, RunConfig};
+use stepwire_sdk::protocol::Sampling;
 
 /// Play episodes against a bridge and report success rate, score, steps and time per step.
 ///
@@ -74,6 +75,14 @@ pub struct RunArgs {
     /// Do not ask for admissible actions: the policy generates actions freely.
     #[arg(long, overrides_with = "admissible")]
     pub no_admissible: bool,
+    /// Sample model outputs at this temperature instead of decoding greedily. Each step's seed
+    /// derives from the episode's seed and the step, so a run repeats exactly, but a state met
+    /// twice can be answered differently (a greedy policy that revisits a state repeats itself).
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// With --temperature: sample from the smallest set of tokens whose probability reaches P.
+    #[arg(long, value_name = "P", requires = "temperature")]
+    pub top_p: Option<f32>,
 
     /// Bridge processes playing in parallel, one episode at a time each.
     #[arg(long, short = 'j', default_value_t = 1, value_name = "K")]
@@ -170,6 +179,12 @@ impl RunArgs {
         if self.max_steps == 0 {
             bail!("--max-steps must be at least 1");
         }
+        if let Some(t) = self.temperature.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+            bail!("--temperature must be a number >= 0 (0 decodes greedily), not {t}");
+        }
+        if let Some(p) = self.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+            bail!("--top-p must be in (0, 1], not {p}");
+        }
         let env = envs::resolve(&self.env)?;
         Ok(RunConfig {
             env_name: env.name,
@@ -187,6 +202,12 @@ impl RunArgs {
             expert_labels: self.expert_labels,
             model: self.model,
             admissible: !self.no_admissible,
+            sampling: self.temperature.map(|t| Sampling {
+                temperature: Some(t),
+                top_p: self.top_p,
+                seed: None,
+                max_tokens: None,
+            }),
             jobs: self.jobs,
             max_steps: self.max_steps,
             episode_timeout: self.episode_timeout.map(|s| seconds("episode-timeout", s)).transpose()?,

@@ -29,7 +29,7 @@ use stepwire_sdk::controller::{play_episode, EpisodeOptions};
 use stepwire_sdk::environment::{EnvError, Environment};
 use stepwire_sdk::protocol::{
     EnvironmentCapabilities, EpisodeOutcome, EpisodeSummary, ExpertActionResult, LevelTransition, RecordLine,
-    ResetParams, ResetResult, StepResult, TaskInfo, Usage,
+    ResetParams, ResetResult, Sampling, StepResult, TaskInfo, Usage,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -63,6 +63,8 @@ pub struct RunConfig {
     pub model: crate::policies::ModelOptions,
     /// Pass admissible actions to model policies (when the bridge offers them).
     pub admissible: bool,
+    /// Sampling for model policies (None: greedy); seeded per step by the controller.
+    pub sampling: Option<Sampling>,
     pub jobs: usize,
     pub max_steps: u64,
     pub episode_timeout: Option<Duration>,
@@ -189,7 +191,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
     let options = EpisodeOptions {
         max_steps: config.max_steps,
         admissible_actions: config.admissible && caps.admissible_actions,
-        sampling: None,
+        sampling: config.sampling.clone(),
         expert_labels: config.expert_labels,
     };
     let shared = Arc::new(Shared {
