@@ -322,6 +322,62 @@ fn resume_runs_only_the_missing_episodes_and_cuts_a_torn_tail() {
     assert_eq!(lines(&dir.path().join("part.jsonl")).len(), rec.len());
 }
 
+/// The head of /etc/services: a text file someone might point --record at by mistake.
+const SERVICES: &str = "# Network services, Internet style\n#\n# Updated from https://www.iana.org/assignments/service-names-port-numbers\n\ntcpmux\t\t1/tcp\t\t\t\t# TCP port service multiplexer\necho\t\t7/tcp\n";
+
+#[test]
+fn resume_refuses_a_file_that_is_not_a_recording_and_leaves_it_unchanged() {
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    let full = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "1", "--record", "full.jsonl"]);
+    assert_ok(&full);
+    let recording = std::fs::read_to_string(dir.path().join("full.jsonl")).unwrap();
+    let mut edited: Vec<&str> = recording.lines().collect();
+    edited.insert(2, "a line someone typed");
+    let edited = edited.join("\n") + "\n";
+    let services = std::fs::read("/etc/services").unwrap_or_else(|_| SERVICES.into());
+
+    for (name, bytes, line) in [
+        ("services", services, "line 1"),
+        ("services-head", SERVICES.as_bytes().to_vec(), "line 1"),
+        ("hello.txt", b"hello".to_vec(), "line 1"),
+        ("notes.jsonl", b"\n{\"kind\":\"note\"}\n".to_vec(), "line 2"),
+        ("edited.jsonl", edited.into_bytes(), "line 3"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "1", "--record", name, "--resume"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{name} is not a stepwire recording")), "{name}: {stderr}");
+        assert!(stderr.contains(line) && stderr.contains("left unchanged"), "{name}: {stderr}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was modified");
+    }
+}
+
+#[test]
+fn resume_after_a_torn_last_line_keeps_every_byte_before_it() {
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    let full = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "2", "--record", "full.jsonl"]);
+    assert_ok(&full);
+    let text = std::fs::read_to_string(dir.path().join("full.jsonl")).unwrap();
+    let first_summary = text.find("\"kind\":\"episode\"").unwrap();
+    let whole = &text[..first_summary + text[first_summary..].find('\n').unwrap() + 1];
+    // One whole episode, then a crash a few bytes into the next line.
+    std::fs::write(dir.path().join("part.jsonl"), format!("{whole}{}", &text[whole.len()..whole.len() + 7])).unwrap();
+
+    let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "2", "--record", "part.jsonl", "--resume"]);
+    assert_ok(&out);
+    assert_eq!(json_of(&out)["resumed"], 1);
+    let after = std::fs::read_to_string(dir.path().join("part.jsonl")).unwrap();
+    assert!(after.starts_with(whole), "the whole episode was rewritten");
+    let rec = lines(&dir.path().join("part.jsonl"));
+    validate_all(&rec);
+    assert_whole_episodes(&rec);
+    assert_eq!(summaries(&rec).len(), summaries(&lines(&dir.path().join("full.jsonl"))).len());
+}
+
 fn lines_of(raw: &[&str]) -> Vec<Value> {
     raw.iter().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

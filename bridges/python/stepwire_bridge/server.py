@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Tupl
 
 from . import errors as E
 from .environment import Environment
+from .decoding import BodyError, decode_body
 from .framing import DEFAULT_MAX_MESSAGE_SIZE, EOF, Frame, FrameError, FrameReader, FrameWriter
 from .values import ResultError, actions_json, expert_json, reset_json, step_json, task_json
 
@@ -88,8 +89,9 @@ def _valid_id(rid: Any) -> bool:
     return isinstance(rid, int) and not isinstance(rid, bool) and _I64_MIN <= rid <= _I64_MAX
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def _encode(message: Any) -> bytes:
+    """A message as UTF-8 JSON; raises TypeError or ValueError (UnicodeEncodeError included)."""
+    return json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -189,8 +191,12 @@ class Server:
     # -- output -------------------------------------------------------------------------------
 
     def _send(self, message: dict) -> None:
-        body = json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        self._send_bytes(body.encode("utf-8"))
+        try:
+            body = _encode(message)
+        except (TypeError, ValueError) as e:  # UnicodeEncodeError is a ValueError
+            logger.error("cannot send a message that is not JSON text (%s): %s", e, repr(message)[:200])
+            return
+        self._send_bytes(body)
 
     def _send_bytes(self, body: bytes) -> None:
         if self._broken:
@@ -254,14 +260,9 @@ class Server:
 
     def _on_body(self, body: bytes) -> Optional[int]:
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as e:
-            self._send_error(None, E.PARSE_ERROR, f"message body is not valid UTF-8: {e}")
-            return None
-        try:
-            msg = json.loads(text, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as e:
-            self._send_error(None, E.PARSE_ERROR, f"message body is not valid JSON: {e}")
+            msg = decode_body(body)
+        except BodyError as e:
+            self._send_error(None, E.PARSE_ERROR, str(e))
             return None
         if isinstance(msg, list):
             self._send_error(None, E.INVALID_REQUEST, "batches not supported")
@@ -340,8 +341,9 @@ class Server:
                 return
             try:
                 self._run_call(call)
-            except BaseException:  # never let the worker die
+            except BaseException as e:  # never let the worker die, nor leave the request unanswered
                 logger.error("bridge bug while answering %s:\n%s", call.method, traceback.format_exc())
+                self._send_error(call.id, E.INTERNAL_ERROR, f"bridge bug: {type(e).__name__}: {e}")
             finally:
                 with self._idle:
                     self._outstanding -= 1
@@ -378,11 +380,12 @@ class Server:
         if cancelled and not skip and "result" in response:
             response = self._error_response(call.id, E.REQUEST_CANCELLED, "request cancelled", {"completed": completed})
         try:
-            body = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as e:
+            body = _encode(response)
+        except (TypeError, ValueError) as e:  # UnicodeEncodeError too: a lone surrogate in a string
             logger.error("%s: unserialisable answer: %s", call.method, e)
-            body = json.dumps(self._error_response(call.id, E.INTERNAL_ERROR, f"the answer is not JSON-serialisable: {e}"))
-        self._send_bytes(body.encode("utf-8"))
+            error = self._error_response(call.id, E.INTERNAL_ERROR, f"the answer is not JSON text: {e}")
+            body = json.dumps(error, separators=(",", ":")).encode("ascii")
+        self._send_bytes(body)
 
     @staticmethod
     def _error_response(rid: Any, code: int, message: str, data: Any = None) -> dict:

@@ -226,3 +226,50 @@ def test_notification_with_garbage_params_is_ignored(garden):
     garden.send(frame(note("something/else", {"a": 1})))
     garden.no_message()
     ping(garden)
+
+
+# A lone UTF-16 surrogate escape is valid JSON grammar but no Unicode character: Python decodes
+# it to a str that cannot be encoded back, so echoing it used to hang the request or kill the
+# bridge. Each is a parse error (-32700, id null, as serde_json's refusal on the Rust side).
+LONE_SURROGATES = [
+    rb'{"jsonrpc":"2.0","id":"\ud800","method":"x"}',  # in the id
+    rb'{"jsonrpc":"2.0","id":"ok\uDFFF","method":"env/tasks"}',  # a low one, upper-case hex
+    rb'{"jsonrpc":"2.0","id":1,"method":"\ud800"}',  # in the method
+    rb'{"jsonrpc":"2.0","id":2,"method":"env/step","params":{"action":"go \udc00"}}',  # in params
+    rb'{"jsonrpc":"2.0","id":3,"method":"env/tasks","params":{"\ud83d":1}}',  # in a key
+    rb'{"jsonrpc":"2.0","id":"\udc00\ud800","method":"x"}',  # a pair in the wrong order
+    rb'{"jsonrpc":"1.0","id":"\ud800","method":"x"}',  # rejected before the id is looked at
+    rb'{"jsonrpc":"2.0","method":"\ud800"}',  # a notification
+]
+
+
+def test_lone_surrogates_are_parse_errors_and_the_bridge_goes_on(garden):
+    for i, body in enumerate(LONE_SURROGATES):
+        garden.send(frame(body))
+        msg = garden.recv()
+        assert msg["id"] is None and msg["error"]["code"] == -32700, (body, msg)
+        assert "surrogate" in msg["error"]["message"], msg
+        ping(garden, rid=100 + i)
+    assert garden.proc.poll() is None
+
+
+def test_lone_surrogates_back_to_back_each_get_one_answer(garden):
+    garden.send(b"".join(frame(b) for b in LONE_SURROGATES) + frame(req(50, "env/tasks")))
+    answers = [garden.recv() for _ in LONE_SURROGATES]
+    assert all(a["id"] is None and a["error"]["code"] == -32700 for a in answers), answers
+    assert garden.recv()["id"] == 50
+    garden.no_message()
+
+
+def test_a_surrogate_pair_escape_is_one_character(testenv):
+    testenv.result(1, "env/reset", {"task": "count"})
+    testenv.send(frame(rb'{"jsonrpc":"2.0","id":2,"method":"env/step","params":{"action":"\ud83c\udf31"}}'))
+    msg = testenv.recv()
+    assert msg["id"] == 2 and msg["result"]["observation"]["text"] == "\U0001F331", msg
+
+
+def test_an_answer_no_utf8_can_carry_is_an_internal_error_not_a_hang(testenv):
+    testenv.result(1, "env/reset", {"task": "count"})
+    err = testenv.error(2, "env/step", {"action": "surrogate"}, code=-32603)
+    assert "JSON text" in err["message"], err
+    assert testenv.result(3, "env/step", {"action": "go"})["observation"]["text"] == "go"

@@ -8,7 +8,7 @@ use stepwire_onnx::{LoadOptions, OnnxError, OnnxPolicy};
 #[test]
 fn missing_and_broken_library_then_recovery() {
     let model = common::models_dir().join("tiny-llama");
-    let real = stepwire_onnx::ortlib::find_library().expect("the test setup has onnxruntime");
+    let real = stepwire_onnx::ortlib::find_library().expect("the test setup has onnxruntime").path;
 
     std::env::set_var("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so");
     let e = OnnxPolicy::load(&model, LoadOptions::default()).err().expect("must fail");

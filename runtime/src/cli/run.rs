@@ -107,9 +107,10 @@ pub struct RunArgs {
     /// Do not record.
     #[arg(long, conflicts_with_all = ["record", "resume"])]
     pub no_record: bool,
-    /// Continue a recording: skip the episodes it already has a summary for, cut a torn tail,
-    /// and report its earlier episodes with the new ones. Without --record: the newest
-    /// runs/<env>-*.jsonl.
+    /// Continue a recording: skip the episodes it already has a summary for, cut a torn last
+    /// episode (nothing else: the file is only appended to), and report its earlier episodes with
+    /// the new ones. A file whose lines are not records is refused, unchanged. Without --record:
+    /// the newest runs/<env>-*.jsonl.
     #[arg(long)]
     pub resume: bool,
     /// Replace an existing non-empty recording instead of refusing.

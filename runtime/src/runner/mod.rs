@@ -12,6 +12,7 @@
 pub mod plan;
 pub mod policy;
 pub mod record;
+pub mod resume;
 pub mod summary;
 
 use std::collections::{HashSet, VecDeque};
@@ -143,15 +144,12 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
                     .with_context(|| format!("--resume without --record: no earlier runs/{env}-*.jsonl to resume"))?,
             };
             let (rec, existing) = Recording::resume(&path)?;
-            if existing.truncated_bytes > 0 {
+            if existing.keep_until < existing.len {
                 tracing::warn!(
                     file = %path.display(),
-                    bytes = existing.truncated_bytes,
-                    "cut an incomplete tail (a torn line or an unfinished episode) from the recording"
+                    bytes = existing.len - existing.keep_until,
+                    "cut the torn last episode (its lines after the last summary) from the recording"
                 );
-            }
-            if existing.bad_lines > 0 {
-                tracing::warn!(file = %path.display(), lines = existing.bad_lines, "lines that do not parse were kept");
             }
             (Some(rec), existing)
         }

@@ -2,33 +2,25 @@
 //!
 //! Each episode's lines (its transitions, then its summary) are written with one `write_all`,
 //! flushed and fsynced, so the file is always a sequence of whole episodes, except possibly a
-//! torn tail after a hard kill. Resuming cuts that tail off: everything after the last summary
-//! line goes.
+//! torn tail after a hard kill. Resuming checks that every line is a record (see
+//! [`super::resume`]), cuts that torn tail and nothing else, then only appends; a file that is
+//! not a recording is refused and left as it was.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use stepwire_sdk::protocol::{EpisodeSummary, RecordLine};
+use stepwire_sdk::protocol::RecordLine;
+
+pub use super::resume::Existing;
+use super::resume::{self, ScanError};
 
 /// An open recording, appended to episode by episode.
 #[derive(Debug)]
 pub struct Recording {
     path: PathBuf,
     file: File,
-}
-
-/// What a resumed file already holds.
-#[derive(Debug, Default)]
-pub struct Existing {
-    /// Summaries by `EpisodeKey::id()` (the last one wins if a key appears twice).
-    pub summaries: HashMap<String, EpisodeSummary>,
-    /// Bytes cut from the end (a torn line or an incomplete episode).
-    pub truncated_bytes: u64,
-    /// Lines that did not parse before the last summary (kept, but reported).
-    pub bad_lines: usize,
 }
 
 impl Recording {
@@ -52,20 +44,50 @@ impl Recording {
         Ok(Recording { path: path.to_path_buf(), file })
     }
 
-    /// Opens an existing file for resuming: reads its summaries, cuts any torn tail, and
-    /// positions at the end. A missing file is created empty.
+    /// Opens an existing recording for resuming: reads its summaries, cuts a torn last episode
+    /// (the bytes after the last summary line) and opens it for appending. A missing file is
+    /// created empty; a file that is not a recording is refused, unchanged.
     pub fn resume(path: &Path) -> anyhow::Result<(Self, Existing)> {
         if !path.exists() {
             return Ok((Self::create(path, false)?, Existing::default()));
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
+        let existing = {
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            resume::scan(BufReader::new(file)).map_err(|e| match e {
+                ScanError::NotARecording { .. } => anyhow::anyhow!(
+                    "{} is not a stepwire recording ({e}); --resume continues only files written by \
+                     `stepwire run --record`, so it was left unchanged: record to another file",
+                    path.display()
+                ),
+                ScanError::Io(e) => anyhow::Error::new(e).context(format!("reading {}", path.display())),
+            })?
+        };
+        // Append mode: every write lands at the end, whatever else happens to the file.
+        let file = OpenOptions::new()
+            .append(true)
             .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let existing = scan_and_repair(&mut file).with_context(|| format!("reading {}", path.display()))?;
-        file.seek(SeekFrom::End(0))?;
-        Ok((Recording { path: path.to_path_buf(), file }, existing))
+            .with_context(|| format!("opening {} for appending", path.display()))?;
+        let recording = Recording { path: path.to_path_buf(), file };
+        if existing.keep_until < existing.len {
+            recording.cut_torn_tail(existing.keep_until, existing.len)?;
+        }
+        Ok((recording, existing))
+    }
+
+    /// Cuts the torn last episode, if the file is still the size that was read (a file that grew
+    /// in between has another writer: better to stop than to cut what it wrote).
+    fn cut_torn_tail(&self, keep_until: u64, scanned_len: u64) -> anyhow::Result<()> {
+        let len = self.file.metadata()?.len();
+        if len != scanned_len {
+            anyhow::bail!(
+                "{} changed while it was read ({scanned_len} then {len} bytes): is another stepwire \
+                 writing it?",
+                self.path.display()
+            );
+        }
+        self.file.set_len(keep_until).with_context(|| format!("cutting the torn tail of {}", self.path.display()))?;
+        self.file.sync_data()?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -84,49 +106,6 @@ impl Recording {
         self.file.sync_data().with_context(|| format!("syncing {}", self.path.display()))?;
         Ok(())
     }
-}
-
-/// Reads every line; keeps the file up to the end of the last parseable summary line.
-fn scan_and_repair(file: &mut File) -> anyhow::Result<Existing> {
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(0))?;
-    let mut reader = BufReader::new(&mut *file);
-    let mut existing = Existing::default();
-    let mut offset: u64 = 0;
-    let mut keep_until: u64 = 0;
-    let mut bad_since_keep = 0usize;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        offset += n as u64;
-        let complete = line.ends_with(b"\n");
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<RecordLine>(text) {
-            Ok(RecordLine::Episode(summary)) if complete => {
-                existing.summaries.insert(summary.episode.id(), summary);
-                keep_until = offset;
-                existing.bad_lines += bad_since_keep;
-                bad_since_keep = 0;
-            }
-            Ok(_) if complete => {}
-            _ => bad_since_keep += 1,
-        }
-    }
-    drop(reader);
-    if keep_until < len {
-        file.set_len(keep_until)?;
-        file.sync_data()?;
-        existing.truncated_bytes = len - keep_until;
-    }
-    Ok(existing)
 }
 
 /// `runs/<env>-<UTC timestamp>.jsonl`, relative to the current directory.

@@ -68,6 +68,8 @@ class TestEnv(sw.Environment):
                 p.report("halfway", 50)
         elif verb == "big":
             return sw.Step("x" * int(arg))
+        elif verb == "surrogate":  # text no UTF-8 can carry, as from a surrogateescape-decoded name
+            return sw.Step("file-\udc80")
         elif verb == "history":
             return sw.Step(",".join(self.log_of_steps))
         self.n += 1
