@@ -44,7 +44,7 @@ done
 if [ "$quick" = 1 ]; then
   : "${GAMES:=6}" "${BC_EPOCHS:=1}" "${ROLLOUTS:=2}" "${RL_STEPS:=4}" "${DAGGER_EPOCHS:=0.5}"
   : "${ABLATION_GAMES:=6}" "${ABLATION_EPOCHS:=1}"
-  : "${EVAL_GAMES:=1}" "${FINAL_GAMES:=1}" "${MAX_STEPS:=12}" "${WORK:=$root/.cache/recipe/alfworld-quick}"
+  : "${EVAL_GAMES:=1}" "${FINAL_GAMES:=1}" "${MAX_STEPS:=20}" "${WORK:=$root/.cache/recipe/alfworld-quick}"
   model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128)
   tok_args=(--vocab-size 600)
 else
