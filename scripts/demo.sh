@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the bundled trained STEP-HRL policy (models/alfworld-step-hrl, run with ONNX
 # Runtime) plays real ALFWorld games it never saw in training (valid_unseen), with admissible-action
-# constrained decoding and the paper's 50-step limit, recording every augmented transition under
-# runs/.
+# constrained decoding, sampling at the temperature its manifest names (seeded per step from
+# --seed, so a rerun repeats), and the paper's 50-step limit, recording every augmented
+# transition under runs/.
 # Extra arguments go to `stepwire run` (e.g. `make demo ARGS=...` or scripts/demo.sh --episodes 20).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

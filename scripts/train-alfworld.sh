@@ -13,8 +13,9 @@
 #   dagger     (DAGGER_EPOCHS > 0) BC again from the BC weights on expert + expert-labelled
 #              rollouts                                                -> policy-dagger
 #   ablations  on a smaller budget (the first ABLATION_GAMES demonstrations, ABLATION_EPOCHS),
-#              alike but for one thing: progress by the rules tracker, by the model's own
-#              progress role, no progress at all, and the flat full-history baseline
+#              alike but for one thing: progress by the rules tracker, no progress at all, the
+#              flat full-history baseline (and, with ABLATIONS="... learned", by the model's own
+#              progress role)
 #   evaluate   every policy on the same sample of valid_unseen games through stepwire run, then
 #              the bundled one on every valid_unseen game (and valid_seen with EVAL_SEEN=1)
 #
@@ -25,9 +26,10 @@
 #   scripts/train-alfworld.sh --quick         # a few games and steps, end to end (CI)
 #
 # Sizes can be overridden: GAMES, BC_EPOCHS, ROLLOUTS, RL_STEPS, DAGGER_EPOCHS, ABLATION_GAMES,
-# ABLATION_EPOCHS, EVAL_GAMES (the comparisons' sample), FINAL_GAMES (the bundled policy's; 0 =
-# the whole split), EVAL_SEEN=1, MAX_STEPS, JOBS, WORK; STEPWIRE_BIN runs that stepwire instead
-# of building the release one.
+# ABLATION_EPOCHS, ABLATIONS, EVAL_GAMES (the comparisons' sample), FINAL_GAMES (the bundled policy's; 0 =
+# the whole split), EVAL_SEEN=1, MAX_STEPS, TEMPERATURE (every evaluation samples at it, seeded
+# per step; 0 = greedy; written into policy-bc's manifest as its default), JOBS, WORK;
+# STEPWIRE_BIN runs that stepwire instead of building the release one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,7 +56,7 @@ else
   model_args=()
   tok_args=()
 fi
-: "${JOBS:=2}"
+: "${JOBS:=2}" "${TEMPERATURE:=1}" "${ABLATIONS:=rules none full-history}"
 
 scripts/setup.sh --train
 if [ -z "${STEPWIRE_BIN:-}" ]; then
@@ -79,7 +81,7 @@ play() {  # play TASKS POLICY SPLIT EPISODES SEED RECORD [extra stepwire run arg
   local sel=(--episodes "$episodes" --seed "$seed")
   [ "$episodes" = 0 ] && sel=()
   "$stepwire" run --env alfworld --tasks "$tasks" --split "$split" --policy "$policy" "${sel[@]}" \
-    --max-steps "$MAX_STEPS" --jobs "$JOBS" --record "$record" --resume --quiet "$@"
+    --max-steps "$MAX_STEPS" --jobs "$JOBS" --temperature "$TEMPERATURE" --record "$record" --resume --quiet "$@"
 }
 
 stage "record: the expert on $GAMES train games"
@@ -97,11 +99,11 @@ bc() {  # bc DATA OUT EPOCHS [extra bc args...]: resumes from OUT's checkpoint
   local resume=(); [ -f "$out/checkpoint.pt" ] && resume=(--resume)
   train bc --data "$data" --tokenizer "$WORK/tokenizer.json" --out "$out" --epochs "$epochs" "$@" "${resume[@]}"
 }
-export_policy() { [ -f "$2/stepwire.toml" ] || train export --from "$1" --out "$2"; }
+export_policy() { [ -f "$2/stepwire.toml" ] || train export --from "$1" --out "$2" "${@:3}"; }
 
 stage "behaviour cloning ($BC_EPOCHS epochs)"
 bc "$WORK/data" "$WORK/bc" "$BC_EPOCHS" "${model_args[@]}"
-export_policy "$WORK/bc" "$WORK/policy-bc"
+export_policy "$WORK/bc" "$WORK/policy-bc" --temperature "$TEMPERATURE"
 
 stage "collect: the BC policy on $ROLLOUTS train games, expert answers recorded"
 play alfworld "$WORK/policy-bc" train "$ROLLOUTS" 2 "$WORK/rollouts.jsonl" --expert-labels >"$WORK/rollouts.txt"
@@ -126,7 +128,7 @@ fi
 
 # Alike but for who writes local progress (and, for the baseline, the whole prompt): the same
 # first $ABLATION_GAMES demonstrations, model size, tokenizer and epochs.
-for variant in rules learned none full-history; do
+for variant in $ABLATIONS; do
   stage "ablation $variant: BC on $ABLATION_GAMES games, $ABLATION_EPOCHS epochs"
   case $variant in
     rules) args=(--progress-tracker rules); long=() ;;
@@ -156,5 +158,6 @@ for split in valid_unseen ${EVAL_SEEN:+valid_seen}; do
 done
 
 stage "prompt tokens per step: STEP-HRL vs full history"
-train tokens-per-step --records "$WORK/expert.jsonl" --tokenizer "$WORK/tokenizer.json" --out "$WORK/report" >/dev/null
+train tokens-per-step --records "$WORK/expert.jsonl" --tokenizer "$WORK/tokenizer.json" --progress-tracker rules \
+  --out "$WORK/report" >/dev/null
 stage "done: policies in $WORK/policy-*, results in $WORK/{eval,final}-*.txt"

@@ -161,12 +161,11 @@ fn advice_meta(advice: &Option<ExpertActionResult>) -> Meta {
 ///
 /// Environment faults during the episode end it with outcome `failed` and the reason, rather than
 /// an error, so the caller always gets a summary; only a failed reset is an `Err`.
-/// The sampling of one step: the run's, with a seed of its own when it samples.
+/// The sampling of one step: the run's, with a seed of its own, so that a policy which samples
+/// (asked to, or by its own default) replays exactly, and a state met twice can be answered
+/// differently. Greedy policies ignore the seed.
 fn step_sampling(base: Option<&Sampling>, episode_seed: Option<u64>, key: &EpisodeKey, step: u64) -> Option<Sampling> {
-    let base = base?;
-    if base.temperature.is_none_or(|t| t <= 0.0) {
-        return Some(base.clone());
-    }
+    let base = base.cloned().unwrap_or_default();
     // FNV-1a: stable across builds and platforms, unlike std's hasher.
     let seed = base.seed.or(episode_seed).unwrap_or(0);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -180,7 +179,7 @@ fn step_sampling(base: Option<&Sampling>, episode_seed: Option<u64>, key: &Episo
     for byte in fields.iter().flat_map(|f| f.iter()) {
         h = (h ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
     }
-    Some(Sampling { seed: Some(h), ..base.clone() })
+    Some(Sampling { seed: Some(h), ..base })
 }
 
 pub async fn play_episode<E: Environment + ?Sized>(
@@ -440,8 +439,10 @@ mod tests {
     fn sampling_seeds_vary_by_step_and_replay_exactly() {
         let key = EpisodeKey { env: "e".into(), task: "t".into(), split: "s".into(), variation: 3, repeat: 0 };
         let greedy = Sampling { temperature: None, top_p: None, seed: None, max_tokens: None };
-        assert_eq!(step_sampling(Some(&greedy), Some(1), &key, 5), Some(greedy.clone()));
-        assert_eq!(step_sampling(None, Some(1), &key, 5), None);
+        // A run that names no sampling still seeds each step, for policies that sample by default.
+        let seeded = step_sampling(None, Some(1), &key, 5).unwrap();
+        assert!(seeded.temperature.is_none() && seeded.seed.is_some());
+        assert_eq!(step_sampling(Some(&greedy), Some(1), &key, 5), Some(seeded));
         let hot = Sampling { temperature: Some(0.7), ..greedy };
         let seed = |episode_seed, step| step_sampling(Some(&hot), Some(episode_seed), &key, step).unwrap().seed;
         assert_eq!(seed(1, 5), seed(1, 5), "a run repeats");

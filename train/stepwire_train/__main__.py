@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "training manifest's [progress] tracker): the model's progress role, the "
                         "rules tracker that labelled the demonstrations, none, or the history; "
                         "written as [progress] tracker in stepwire.toml")
+    p.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="the policy's default decoding: sample at T when a request names no "
+                        "sampling (written as [generation] temperature; default greedy)")
     p.add_argument("--int8", default=None, metavar="DIR",
                    help="also write a dynamically quantised (int8 MatMul weights) copy to DIR")
     p.add_argument("--opset", type=int, default=None,
@@ -193,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "the full-history prompt, with the slope of each; writes a table and a plot.")
     p.add_argument("--records", nargs="+", required=True, help="recording files (JSONL)")
     p.add_argument("--tokenizer", required=True, help="tokenizer.json that counts the tokens")
-    p.add_argument("--manifest", default=str(DEFAULT_MANIFEST), help="STEP-HRL role templates")
+    p.add_argument("--manifest", default=str(DEFAULT_MANIFEST), help="STEP-HRL role templates; "
+                   "only the roles its model serves are counted (a rules tracker's progress is "
+                   "no prompt)")
+    p.add_argument("--progress-tracker", choices=TRACKERS, default=None,
+                   help="override the manifest's [progress] tracker")
     p.add_argument("--full-manifest", default=str(FULL_HISTORY_MANIFEST),
                    help="the full-history template")
     p.add_argument("--outcomes", default="all", help="episode outcomes to count")
@@ -283,7 +290,9 @@ def cmd_tokens_per_step(a) -> dict:
     from .report import write_tokens_per_step
     from .tokenizer import load_tokenizer
 
-    m = load_manifest(a.manifest)
+    m = load_manifest(a.manifest, roles=())
+    if a.progress_tracker:
+        m.tracker = a.progress_tracker
     full = load_manifest(a.full_manifest, roles=("low",))
     episodes = iter_episodes(a.records, skip_invalid=a.skip_invalid,
                              outcomes=parse_outcomes(a.outcomes))

@@ -59,7 +59,8 @@ def choose_prompts(bt, model, tok, heldout: list[dict], roles, per_role: int):
     return chosen
 
 
-def manifest_text(m, roles, progress_tracker: str | None = None) -> str:
+def manifest_text(m, roles, progress_tracker: str | None = None,
+                  temperature: float | None = None) -> str:
     head = ["# stepwire policy manifest (written by `python -m stepwire_train export`; the",
             "# templates are the training manifest's, so training and serving render alike)",
             "[model]", 'onnx = "model.onnx"', 'tokenizer = "tokenizer.json"',
@@ -67,7 +68,13 @@ def manifest_text(m, roles, progress_tracker: str | None = None) -> str:
             'eos_token = "</s>"', 'bos_token = "<s>"', 'pad_token = "<pad>"', ""]
     # [high] and [progress] say which roles deterministic policies write (the training manifest's
     # choice, or --progress-tracker); a model role they replace stays in the file, unused.
-    return "\n".join(head) + "\n" + runtime_tables(m, progress_tracker)
+    tables = runtime_tables(m, progress_tracker)
+    if temperature is not None:
+        if not temperature >= 0:
+            raise UserError(f"--temperature must be >= 0, not {temperature}")
+        # the policy's own default decoding, in the [generation] table
+        tables = tables.replace("[generation]\n", f"[generation]\ntemperature = {float(temperature)}\n", 1)
+    return "\n".join(head) + "\n" + tables
 
 
 def run(args) -> dict:
@@ -148,7 +155,7 @@ def run(args) -> dict:
     cfg = json.loads(model.config.to_json_string())
     cfg.pop("transformers_version", None)
     (out / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    text = manifest_text(m, roles, args.progress_tracker)
+    text = manifest_text(m, roles, args.progress_tracker, args.temperature)
     check = parse_manifest(tomllib.loads(text), out / "stepwire.toml", roles)
     if any(check.templates[r].text != m.templates[r].text for r in roles):
         raise UserError("the written stepwire.toml does not round-trip the templates")

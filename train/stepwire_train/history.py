@@ -54,9 +54,9 @@ def _lengths(tokenizer, texts: list[str]) -> list[int]:
 
 def tokens_per_step(records, manifest: Manifest, tokenizer,
                     full_manifest: Manifest, min_episodes: int = 3) -> dict:
-    """Prompt tokens per environment step, averaged over episodes, for STEP-HRL (every high, low
-    and progress prompt recorded at that step: a progress record's step is the action it
-    summarises) and for the full-history prompt; and the least-squares slope of each mean curve
+    """Prompt tokens per environment step, averaged over episodes, for STEP-HRL (every prompt of
+    a role the manifest's model serves, recorded at that step: a progress record's step is the
+    action it summarises) and for the full-history prompt; and the least-squares slope of each mean curve
     (tokens per extra step) over the steps that at least `min_episodes` episodes reach."""
     hrl = defaultdict(list)
     full = defaultdict(list)
@@ -64,7 +64,7 @@ def tokens_per_step(records, manifest: Manifest, tokenizer,
     for ep in records:
         n_eps += 1
         per_step = defaultdict(int)
-        roles = [t for t in ep.transitions if t["level"] in manifest.templates]
+        roles = [t for t in ep.transitions if t["level"] in manifest.model_roles()]
         lens = _lengths(tokenizer, [render_state(manifest, t["level"], t["state"]) for t in roles])
         for t, n in zip(roles, lens):
             per_step[t["step"]] += n

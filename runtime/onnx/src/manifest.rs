@@ -100,6 +100,8 @@ struct RawGeneration {
     stop: Option<Vec<String>>,
     empty_field: Option<String>,
     list_separator: Option<String>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +180,10 @@ pub struct Manifest {
     pub low: LowFormat,
     pub progress: ProgressSource,
     pub planner: PlannerSource,
+    /// The decoding the policy plays best with when a request names none (`[generation]
+    /// temperature`, `top_p`); absent: greedy.
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
 }
 
 /// The placeholders a role's template may use.
@@ -355,6 +361,12 @@ impl Manifest {
         if low.done.trim().is_empty() || low.cont.trim().is_empty() || low.done == low.cont {
             return Err(err("low.done_token / low.continue_token: must be two different non-empty words".into()));
         }
+        if let Some(t) = raw.generation.temperature.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+            return Err(err(format!("generation.temperature: must be a number >= 0 (0 is greedy), not {t}")));
+        }
+        if let Some(p) = raw.generation.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+            return Err(err(format!("generation.top_p: must be in (0, 1], not {p}")));
+        }
         let stop = raw.generation.stop.unwrap_or_default();
         if stop.iter().any(|s| s.is_empty()) {
             return Err(err("generation.stop: stop strings must not be empty".into()));
@@ -369,6 +381,8 @@ impl Manifest {
             low,
             progress,
             planner,
+            temperature: raw.generation.temperature,
+            top_p: raw.generation.top_p,
         })
     }
 }

@@ -311,7 +311,8 @@ impl Inner {
         let seq = Sequence::new(SequenceParams {
             max_new_tokens: max_new as usize,
             stop: req.stop.clone().unwrap_or_else(|| m.stop.clone()),
-            sampler: Sampler::new(s.temperature, s.top_p, s.seed),
+            // The request's sampling, else the policy's own default (the manifest's).
+            sampler: Sampler::new(s.temperature.or(m.temperature), s.top_p.or(m.top_p), s.seed),
             constraint,
         });
         Ok(Prepared { engine: rt.engine, prompt, prefix_slot: rt.prefix_slot, seq })

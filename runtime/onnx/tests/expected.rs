@@ -12,6 +12,7 @@ use stepwire_onnx::reference::greedy_padded;
 use stepwire_onnx::tokenize::TextTokenizer;
 use stepwire_onnx::{BatchOptions, GenerateRequest, LoadOptions, OnnxPolicy};
 use stepwire_sdk::protocol::Role;
+use stepwire_sdk::protocol::Sampling;
 use tokio_util::sync::CancellationToken;
 
 fn role_of(p: &serde_json::Value) -> Role {
@@ -59,10 +60,13 @@ fn plain_loop_matches_expected_including_padded_batches() {
     }
 }
 
+/// The expected tokens are `transformers`' greedy ones: ask for greedy decoding explicitly, since
+/// a policy's manifest may make it sample by default.
 fn request(p: &serde_json::Value, n: u32) -> GenerateRequest {
     GenerateRequest {
         max_new_tokens: Some(n),
         stop: Some(vec![]),
+        sampling: Some(Sampling { temperature: Some(0.0), ..Default::default() }),
         ..GenerateRequest::new(role_of(p), p["prompt"].as_str().unwrap())
     }
 }
