@@ -66,13 +66,20 @@ pub fn known_names() -> String {
     KNOWN_ENVS.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
 }
 
-/// Finds the stepwire checkout: from the current directory upward, then from the executable's.
+/// Finds the stepwire checkout whose bridges and `.venv` the named environments run:
+/// `$STEPWIRE_ROOT` when set, else upward from the executable (`<repo>/target/<profile>/stepwire`).
+/// Never from the working directory: a checkout planted above it (`/tmp/Cargo.toml`,
+/// `/tmp/bridges/`, `/tmp/.venv/`) would otherwise run its code.
 pub fn repo_root() -> Option<PathBuf> {
-    let from_cwd = std::env::current_dir().ok().and_then(|d| find_root_from(&d));
-    from_cwd.or_else(|| {
-        let exe = std::env::current_exe().ok()?;
-        find_root_from(exe.parent()?)
-    })
+    let explicit = std::env::var_os("STEPWIRE_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from);
+    root_from(explicit.as_deref(), std::env::current_exe().ok().as_deref())
+}
+
+fn root_from(explicit: Option<&Path>, exe: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(dir) => find_root_from(dir).filter(|r| r == dir),
+        None => find_root_from(exe?.parent()?),
+    }
 }
 
 fn find_root_from(start: &Path) -> Option<PathBuf> {
@@ -126,8 +133,8 @@ fn resolve_known(known: &KnownEnv) -> anyhow::Result<ResolvedEnv> {
         Launch::Python(script) => {
             let root = root.with_context(|| {
                 format!(
-                    "cannot find the stepwire checkout holding {script} (looked upward from the current \
-                     directory and from the executable); run from the repository or give --env a command line"
+                    "cannot find the stepwire checkout holding {script} (looked upward from the \
+                     executable); set STEPWIRE_ROOT to the checkout or give --env a command line"
                 )
             })?;
             let path = root.join(script);
@@ -240,6 +247,25 @@ pub fn split_command_line(line: &str) -> anyhow::Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_checkout_planted_above_the_working_directory_is_never_used() {
+        let planted = tempfile::tempdir().unwrap();
+        let real = tempfile::tempdir().unwrap();
+        for root in [planted.path(), real.path()] {
+            std::fs::write(root.join("Cargo.toml"), "").unwrap();
+            std::fs::create_dir_all(root.join("bridges")).unwrap();
+            std::fs::create_dir_all(root.join("sdk")).unwrap();
+            std::fs::create_dir_all(root.join("target/release")).unwrap();
+        }
+        let exe = real.path().join("target/release/stepwire");
+        // The working directory plays no part: only the executable's checkout or an explicit one.
+        assert_eq!(super::root_from(None, Some(&exe)).as_deref(), Some(real.path()));
+        assert_eq!(super::root_from(Some(planted.path()), Some(&exe)).as_deref(), Some(planted.path()));
+        assert_eq!(super::root_from(Some(&planted.path().join("sdk")), Some(&exe)), None, "not a checkout");
+        let loose = tempfile::tempdir().unwrap();
+        assert_eq!(super::root_from(None, Some(&loose.path().join("stepwire"))), None);
+    }
+
     use super::*;
 
     #[test]
