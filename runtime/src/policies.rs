@@ -145,19 +145,30 @@ mod tests {
 
     use super::*;
 
-    /// `[progress] tracker = "rules"` in the manifest, or `--progress-rules`: the model plans and
-    /// acts, the rules tracker writes progress.
-    #[tokio::test]
-    async fn the_rules_tracker_can_write_progress_for_a_model() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-llama");
+    fn tiny_llama() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-llama")
+    }
+
+    /// A copy of the tiny-llama policy whose manifest `edit` rewrote.
+    fn tiny_llama_with(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
+        let src = tiny_llama();
         let dir = tempfile::tempdir().unwrap();
         for f in ["model.onnx", "tokenizer.json"] {
             std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
         }
         let manifest = std::fs::read_to_string(src.join("stepwire.toml")).unwrap();
-        std::fs::write(dir.path().join("stepwire.toml"), manifest + "\n[progress]\ntracker = \"rules\"\n").unwrap();
+        std::fs::write(dir.path().join("stepwire.toml"), edit(manifest)).unwrap();
+        dir
+    }
+
+    /// `[progress] tracker = "rules"` in the manifest, or `--progress-rules`: the model plans and
+    /// acts, the rules tracker writes progress.
+    #[tokio::test]
+    async fn the_rules_tracker_can_write_progress_for_a_model() {
+        let dir = tiny_llama_with(|m| m + "\n[progress]\ntracker = \"rules\"\n");
         let by_manifest = load(dir.path().to_str().unwrap(), ModelOptions::default()).unwrap();
-        let by_flag = load(src.to_str().unwrap(), ModelOptions { progress_rules: true, ..Default::default() }).unwrap();
+        let by_flag =
+            load(tiny_llama().to_str().unwrap(), ModelOptions { progress_rules: true, ..Default::default() }).unwrap();
         for loaded in [by_manifest, by_flag] {
             assert!(loaded.capabilities.roles.contains(&Role::Progress));
             let params = ProgressUpdateParams {
@@ -178,16 +189,10 @@ mod tests {
     /// history (the full-history baseline's composition, from its manifest alone).
     #[tokio::test]
     async fn a_manifest_can_make_a_flat_full_history_policy() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-llama");
-        let dir = tempfile::tempdir().unwrap();
-        for f in ["model.onnx", "tokenizer.json"] {
-            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-        }
-        let manifest = std::fs::read_to_string(src.join("stepwire.toml"))
-            .unwrap()
-            .replace(r#"roles = ["high", "low", "progress"]"#, r#"roles = ["low"]"#);
-        let flat = manifest + "\n[high]\nplanner = \"whole-task\"\n\n[progress]\ntracker = \"history\"\n";
-        std::fs::write(dir.path().join("stepwire.toml"), flat).unwrap();
+        let dir = tiny_llama_with(|m| {
+            m.replace(r#"roles = ["high", "low", "progress"]"#, r#"roles = ["low"]"#)
+                + "\n[high]\nplanner = \"whole-task\"\n\n[progress]\ntracker = \"history\"\n"
+        });
         let loaded = load(dir.path().to_str().unwrap(), ModelOptions::default()).unwrap();
         for role in Role::ALL {
             assert!(loaded.capabilities.roles.contains(&role), "{role:?} announced");
