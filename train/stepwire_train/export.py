@@ -68,13 +68,9 @@ def manifest_text(m, roles, progress_tracker: str | None = None,
             'eos_token = "</s>"', 'bos_token = "<s>"', 'pad_token = "<pad>"', ""]
     # [high] and [progress] say which roles deterministic policies write (the training manifest's
     # choice, or --progress-tracker); a model role they replace stays in the file, unused.
-    tables = runtime_tables(m, progress_tracker)
-    if temperature is not None:
-        if not temperature >= 0:
-            raise UserError(f"--temperature must be >= 0, not {temperature}")
-        # the policy's own default decoding, in the [generation] table
-        tables = tables.replace("[generation]\n", f"[generation]\ntemperature = {float(temperature)}\n", 1)
-    return "\n".join(head) + "\n" + tables
+    if temperature is not None and not temperature >= 0:
+        raise UserError(f"--temperature must be >= 0, not {temperature}")
+    return "\n".join(head) + "\n" + runtime_tables(m, progress_tracker, temperature)
 
 
 def run(args) -> dict:

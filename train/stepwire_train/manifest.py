@@ -195,11 +195,14 @@ def toml_string(s: str, multiline: bool = False) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def runtime_tables(m: Manifest, tracker: str | None = None) -> str:
+def runtime_tables(m: Manifest, tracker: str | None = None, temperature: float | None = None) -> str:
     """[generation], [templates], [low], [high] and [progress] as TOML text, for a policy's
-    stepwire.toml (`tracker` overrides the manifest's)."""
+    stepwire.toml (`tracker` overrides the manifest's; `temperature` is the policy's default
+    decoding)."""
     gen = m.raw.get("generation", {})
     lines = ["[generation]"]
+    if temperature is not None:
+        lines.append(f"temperature = {float(temperature)}")
     mnt = gen.get("max_new_tokens")
     if isinstance(mnt, int):
         lines.append(f"max_new_tokens = {mnt}")
