@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub use stepwire_onnx::Device;
 
 /// How model policies run; the same flags on `stepwire run` and `stepwire serve`.
-#[derive(Debug, Clone, Copy, Default, clap::Args)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ModelOptions {
     /// `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`; without it, or
     /// without a GPU, stepwire logs one warning and runs on CPU.
@@ -38,6 +38,28 @@ pub struct ModelOptions {
     /// `[progress] tracker = "rules"`.
     #[arg(long)]
     pub progress_rules: bool,
+    /// Longest prompt a role serves, in tokens; longer requests get error -31012. Default: the
+    /// model's context window (its config.json) less the role's generation.
+    #[arg(long, value_name = "TOKENS")]
+    pub max_prompt_tokens: Option<usize>,
+    /// Most tokens one request may generate: the cap on `maxTokens`, on a manifest's
+    /// max_new_tokens and on the longest admissible action of a constrained decode (-31012 over it).
+    #[arg(long, value_name = "TOKENS", default_value_t = stepwire_onnx::limits::DEFAULT_MAX_NEW_TOKENS)]
+    pub max_new_tokens: usize,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        let limits = stepwire_onnx::Limits::default();
+        ModelOptions {
+            device: Device::default(),
+            one_session: false,
+            keep_graph: false,
+            progress_rules: false,
+            max_prompt_tokens: limits.max_prompt_tokens,
+            max_new_tokens: limits.max_new_tokens,
+        }
+    }
 }
 
 /// A loaded agent and what it announces.
@@ -70,7 +92,15 @@ pub fn load(spec: &str, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
 fn load_onnx(dir: &Path, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
     let defaults = stepwire_onnx::LoadOptions::default();
     let batch = stepwire_onnx::BatchOptions { overlap_prefill: !options.one_session, ..defaults.batch };
-    let load = stepwire_onnx::LoadOptions { device: options.device, keep_graph: options.keep_graph, batch, ..defaults };
+    let limits =
+        stepwire_onnx::Limits { max_prompt_tokens: options.max_prompt_tokens, max_new_tokens: options.max_new_tokens };
+    let load = stepwire_onnx::LoadOptions {
+        device: options.device,
+        keep_graph: options.keep_graph,
+        batch,
+        limits,
+        ..defaults
+    };
     let policy = stepwire_onnx::OnnxPolicy::load(dir, load)?;
     let mut capabilities = policy.capabilities();
     let source = if options.progress_rules { ProgressSource::Rules } else { policy.manifest().progress };

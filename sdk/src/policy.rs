@@ -18,6 +18,10 @@ pub enum PolicyError {
     /// The inputs cannot be served (prompt too long, empty admissible list, ...).
     #[error("{0}")]
     InvalidInput(String),
+    /// The request is larger than this policy serves (prompt tokens, generation length); the
+    /// message names the limit and the flag that sets it.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The policy failed (model error, nothing decodable).
     #[error("{0}")]
     Failed(String),
@@ -28,6 +32,7 @@ impl From<PolicyError> for RpcError {
         match e {
             PolicyError::Cancelled => RpcError::cancelled(),
             PolicyError::InvalidInput(m) => RpcError::invalid_params(m),
+            PolicyError::LimitExceeded(m) => RpcError::new(ErrorCode::LimitExceeded, m),
             PolicyError::Failed(m) => RpcError::new(ErrorCode::PolicyFailed, m),
         }
     }

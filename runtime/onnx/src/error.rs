@@ -25,6 +25,9 @@ pub enum OnnxError {
     /// The request cannot be served as given.
     #[error("{0}")]
     InvalidInput(String),
+    /// The request is larger than the policy's limits allow (see [`Limits`](crate::Limits)).
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The caller cancelled the request.
     #[error("cancelled")]
     Cancelled,
@@ -52,6 +55,7 @@ impl From<OnnxError> for PolicyError {
         match e {
             OnnxError::Cancelled => PolicyError::Cancelled,
             OnnxError::InvalidInput(m) => PolicyError::InvalidInput(m),
+            OnnxError::LimitExceeded(m) => PolicyError::LimitExceeded(m),
             other => PolicyError::Failed(other.to_string()),
         }
     }

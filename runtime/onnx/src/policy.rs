@@ -18,6 +18,7 @@ use crate::decoder::{Decoder, SessionOptions};
 use crate::device::Device;
 use crate::engine::{BatchOptions, Engine, Job};
 use crate::error::{OnnxError, Result};
+use crate::limits::{context_window, Limits};
 use crate::manifest::{role_fields, Manifest};
 use crate::prompt::{self, Fields};
 use crate::sampling::Sampler;
@@ -39,6 +40,8 @@ pub struct LoadOptions {
     /// Load the graph exactly as exported, without load-time rewrites.
     pub keep_graph: bool,
     pub batch: BatchOptions,
+    /// What one request may cost (prompt and generation tokens).
+    pub limits: Limits,
 }
 
 impl Default for LoadOptions {
@@ -50,6 +53,7 @@ impl Default for LoadOptions {
             prefix_cache: true,
             keep_graph: false,
             batch: BatchOptions::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -90,6 +94,8 @@ struct RoleRuntime {
     /// The template prefix's text and ids, when a prompt that starts with it can be tokenised
     /// as those ids plus the rest alone (checked at load).
     split: Option<(String, Vec<u32>)>,
+    /// Longest prompt served, in tokens.
+    prompt_limit: usize,
 }
 
 struct Inner {
@@ -97,6 +103,7 @@ struct Inner {
     name: String,
     engines: Vec<Engine>,
     roles: BTreeMap<Role, RoleRuntime>,
+    limits: Limits,
 }
 
 /// ONNX policies for the roles a manifest lists. Cheap to clone (shared inside).
@@ -117,7 +124,18 @@ impl OnnxPolicy {
     /// Loads the policy in `path` (a directory holding `stepwire.toml`/`stepwire.json`, or the
     /// manifest file itself).
     pub fn load(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Arc<Self>> {
-        let manifest = Manifest::load(path.as_ref())?;
+        let mut manifest = Manifest::load(path.as_ref())?;
+        for (role, spec) in manifest.roles.iter_mut() {
+            if spec.max_new_tokens as usize > opts.limits.max_new_tokens {
+                warn!(
+                    role = role.as_str(),
+                    manifest = spec.max_new_tokens,
+                    limit = opts.limits.max_new_tokens,
+                    "the manifest's max_new_tokens is over the generation limit; capped"
+                );
+                spec.max_new_tokens = opts.limits.max_new_tokens as u32;
+            }
+        }
         let name = manifest
             .path
             .parent()
@@ -133,6 +151,7 @@ impl OnnxPolicy {
         let mut engines = Vec::new();
         let mut roles = BTreeMap::new();
         for (mi, files) in manifest.models.iter().enumerate() {
+            let context = context_window(&files.onnx);
             let tok = Arc::new(TextTokenizer::load(files)?);
             let decoder = Decoder::load(&files.onnx, session)?;
             if let Some(v) = decoder.spec.vocab {
@@ -162,13 +181,19 @@ impl OnnxPolicy {
                 prefixes.push(ids);
                 roles.insert(
                     *role,
-                    RoleRuntime { engine: engines.len(), prefix_slot: slot, cached_prefix_tokens: cached, split },
+                    RoleRuntime {
+                        engine: engines.len(),
+                        prefix_slot: slot,
+                        cached_prefix_tokens: cached,
+                        split,
+                        prompt_limit: opts.limits.prompt_limit(context, spec.max_new_tokens as usize),
+                    },
                 );
             }
             engines.push(Engine::start(decoder, tok, prefixes, opts.batch)?);
         }
         info!(policy = %name, roles = ?roles.keys().collect::<Vec<_>>(), "ONNX policy loaded");
-        Ok(Arc::new(OnnxPolicy { inner: Arc::new(Inner { manifest, name, engines, roles }) }))
+        Ok(Arc::new(OnnxPolicy { inner: Arc::new(Inner { manifest, name, engines, roles, limits: opts.limits }) }))
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -298,13 +323,22 @@ impl Inner {
         let spec = m.roles.get(&req.role).ok_or_else(|| not_served(req.role))?;
         let rt = &self.roles[&req.role];
         let tok = &self.engines[rt.engine].tokenizer;
-        let prompt = self.prompt_ids(rt, &req.prompt)?;
         let s = req.sampling.clone().unwrap_or_default();
-        let max_new = req.max_new_tokens.or(s.max_tokens).unwrap_or(spec.max_new_tokens).max(1);
+        let requested = req.max_new_tokens.or(s.max_tokens);
+        if let Some(n) = requested {
+            self.limits.check_new_tokens(n as usize)?;
+        }
+        let max_new = requested.unwrap_or(spec.max_new_tokens).max(1);
+        // Tokenising costs time linear in the text (bounded by the message size); the model's
+        // attention does not, so the limit is on tokens, checked before any model runs.
+        let prompt = self.prompt_ids(rt, &req.prompt)?;
+        Limits::check_prompt(prompt.len(), rt.prompt_limit, req.role.as_str())?;
         let constraint = match &req.admissible_actions {
             Some(actions) => {
                 let lead = if req.prompt.ends_with(char::is_whitespace) { "" } else { " " };
-                Some(Arc::new(ActionTrie::build(tok, actions, &m.low, lead)?))
+                let trie = ActionTrie::build(tok, actions, &m.low, lead)?;
+                self.limits.check_action(trie.longest, &trie.actions[trie.longest_action])?;
+                Some(Arc::new(trie))
             }
             None => None,
         };

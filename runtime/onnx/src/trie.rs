@@ -29,6 +29,10 @@ pub struct ActionTrie {
     nodes: Vec<Node>,
     /// The distinct, non-empty actions; `end` indexes into this list.
     pub actions: Vec<String>,
+    /// Tokens of the longest output, what a generation may have to produce.
+    pub longest: usize,
+    /// The action of the longest output.
+    pub longest_action: usize,
 }
 
 impl ActionTrie {
@@ -41,12 +45,16 @@ impl ActionTrie {
         if actions.is_empty() {
             return Err(OnnxError::InvalidInput("admissibleActions is empty (or holds only blank strings)".into()));
         }
-        let mut trie = ActionTrie { nodes: vec![Node::default()], actions: Vec::new() };
+        let mut trie = ActionTrie { nodes: vec![Node::default()], actions: Vec::new(), longest: 0, longest_action: 0 };
         for (i, a) in actions.iter().enumerate() {
             let done = tok.encode_plain(&format!("{lead}{a}{}{}", fmt.separator, fmt.done))?;
             let cont = tok.encode_plain(&format!("{lead}{a}{}{}", fmt.separator, fmt.cont))?;
             let mut eos = tok.encode_plain(&format!("{lead}{a}"))?;
             eos.push(tok.eos);
+            let most = done.len().max(cont.len()).max(eos.len());
+            if most > trie.longest {
+                (trie.longest, trie.longest_action) = (most, i);
+            }
             trie.insert(&done, (i, true));
             trie.insert(&cont, (i, false));
             trie.insert(&eos, (i, false));
