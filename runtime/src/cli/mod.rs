@@ -25,7 +25,7 @@ pub enum Command {
     /// Serve the agent plane to hosts over stdio or WebSocket/HTTP.
     Serve(serve::ServeArgs),
     /// Play episodes of an environment with a policy; record them and report the results.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Check that a bridge speaks the environment plane correctly (run it in your CI).
     CheckBridge(crate::check_bridge::CheckBridgeArgs),
 }
@@ -45,7 +45,7 @@ pub fn init_tracing() {
 pub async fn main_with(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Schema(args) => schema::run(args),
-        Command::Run(args) => run::run(args).await,
+        Command::Run(args) => run::run(*args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::CheckBridge(args) => Ok(crate::check_bridge::main(args).await),
     }
