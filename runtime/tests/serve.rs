@@ -1,31 +1,14 @@
 //! The agent server as a host sees it: the real `stepwire` binary over real pipes and sockets.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use jsonrpsee::core::client::ClientT;
 use serde_json::{json, Value};
 use stepwire_sdk::protocol::methods::*;
 use stepwire_sdk::protocol::*;
 use stepwire_sdk::rpc::{CallError, Connection, ConnectionOptions};
 use stepwire_sdk::transport::Transport;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use support::{listen, listen_with_env, spawn, WAIT};
 
-const STEPWIRE: &str = env!("CARGO_BIN_EXE_stepwire");
-const WAIT: Duration = Duration::from_secs(30);
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(STEPWIRE)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("stepwire starts")
-}
+mod support;
 
 fn initialize_params(version: u32) -> InitializeParams {
     InitializeParams {
@@ -98,27 +81,6 @@ async fn stdio_server_runs_the_lifecycle_and_the_agent_methods() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// Starts `serve --listen 127.0.0.1:0` and reads the bound address from its stderr.
-async fn listen(extra: &[&str]) -> (Child, String) {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--policy", "rules"];
-    args.extend_from_slice(extra);
-    let mut child = spawn(&args);
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(WAIT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on ws://").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_string();
-            }
-        }
-        panic!("stepwire exited before listening");
-    })
-    .await
-    .expect("listens in time");
-    // Keep draining stderr so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
 /// jsonrpsee's by-name params from a JSON object.
 fn by_name(v: Value) -> jsonrpsee::core::params::ObjectParams {
     let mut params = jsonrpsee::core::params::ObjectParams::new();
@@ -155,7 +117,7 @@ async fn websocket_and_http_serve_the_same_methods() {
 
 #[tokio::test]
 async fn bearer_token_is_required_when_set() {
-    let (_child, addr) = listen(&["--token", "s3cret"]).await;
+    let (_child, addr) = listen_with_env(&[], &[("STEPWIRE_TOKEN", "s3cret")]).await;
     let refused = jsonrpsee::ws_client::WsClientBuilder::default().build(format!("ws://{addr}")).await;
     assert!(refused.is_err(), "a WebSocket without the token must be refused");
 
@@ -166,6 +128,8 @@ async fn bearer_token_is_required_when_set() {
         .build(format!("ws://{addr}"))
         .await
         .expect("the right token is let in");
+    let _: Value =
+        ws.request("initialize", by_name(json!({"protocolVersion": 1, "clientInfo": {"name": "ws"}}))).await.unwrap();
     let act: ActResult =
         ws.request("agent/act", by_name(json!({"subtask": "s", "observation": {"text": "t"}}))).await.unwrap();
     assert_eq!(act.action, "look");

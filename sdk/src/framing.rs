@@ -73,6 +73,12 @@ impl FrameError {
 /// What the decoder yields: a JSON body, or a recoverable fault whose frame was consumed.
 pub type Decoded = Result<Value, FrameError>;
 
+/// One message body (a frame's, or a WebSocket message's) as JSON.
+pub fn decode_body(body: &[u8]) -> Decoded {
+    let text = std::str::from_utf8(body).map_err(|_| FrameError::InvalidUtf8)?;
+    serde_json::from_str::<Value>(text).map_err(|e| FrameError::InvalidJson(e.to_string()))
+}
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Header,
@@ -177,13 +183,7 @@ impl Decoder for LspCodec {
                     }
                     let body = src.split_to(len);
                     self.state = State::Header;
-                    let item = match std::str::from_utf8(&body) {
-                        Err(_) => Err(FrameError::InvalidUtf8),
-                        Ok(text) => {
-                            serde_json::from_str::<Value>(text).map_err(|e| FrameError::InvalidJson(e.to_string()))
-                        }
-                    };
-                    return Ok(Some(item));
+                    return Ok(Some(decode_body(&body)));
                 }
                 State::Discard(remaining) => {
                     let n = remaining.min(src.len());

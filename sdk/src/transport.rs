@@ -1,12 +1,14 @@
 //! One transport for every byte stream: framed JSON messages in, framed JSON messages out.
 //!
-//! Stdio, a child's pipes, TCP and an in-memory pair all become the same [`Transport`], which
+//! Stdio, a child's pipes, TCP and an in-memory pair (byte streams, LSP-framed) and WebSocket
+//! (one message per frame, [`Transport::from_messages`]) all become the same [`Transport`], which
 //! splits into a reader and a writer so a connection can send while it waits to receive.
 
 use std::pin::Pin;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::stream::BoxStream;
+use futures::{Sink, SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -17,33 +19,60 @@ use crate::framing::{Decoded, FrameError, LspCodec};
 type BoxRead = Pin<Box<dyn AsyncRead + Send>>;
 type BoxWrite = Pin<Box<dyn AsyncWrite + Send>>;
 
+/// Messages of a message-oriented carrier, decoded (see [`Transport::from_messages`]).
+pub type MessageStream = BoxStream<'static, Result<Decoded, FrameError>>;
+/// Where a message-oriented carrier's outgoing messages go.
+pub type MessageSink = Pin<Box<dyn Sink<Value, Error = FrameError> + Send>>;
+
+enum ReadInner {
+    Framed(FramedRead<BoxRead, LspCodec>),
+    Messages { stream: MessageStream, max_size: usize },
+}
+
+enum WriteInner {
+    Framed(FramedWrite<BoxWrite, LspCodec>),
+    Messages(MessageSink),
+}
+
 /// The receiving half: yields decoded bodies and recoverable frame faults.
 pub struct TransportReader {
-    inner: FramedRead<BoxRead, LspCodec>,
+    inner: ReadInner,
 }
 
 impl TransportReader {
     /// The next message. `None` at a clean end of stream; `Some(Err(_))` for a fatal fault,
     /// after which the stream is over; `Some(Ok(Err(_)))` for a recoverable one.
     pub async fn recv(&mut self) -> Option<Result<Decoded, FrameError>> {
-        self.inner.next().await
+        match &mut self.inner {
+            ReadInner::Framed(framed) => framed.next().await,
+            ReadInner::Messages { stream, .. } => stream.next().await,
+        }
     }
 }
 
 /// The sending half.
 pub struct TransportWriter {
-    inner: FramedWrite<BoxWrite, LspCodec>,
+    inner: WriteInner,
 }
 
 impl TransportWriter {
     /// Writes one message and flushes it.
     pub async fn send<T: Serialize>(&mut self, msg: T) -> Result<(), FrameError> {
-        self.inner.send(msg).await
+        match &mut self.inner {
+            WriteInner::Framed(framed) => framed.send(msg).await,
+            WriteInner::Messages(sink) => {
+                let value = serde_json::to_value(msg).map_err(|e| FrameError::Serialize(e.to_string()))?;
+                sink.send(value).await
+            }
+        }
     }
 
     /// Flushes and shuts the write side down (the peer sees EOF).
     pub async fn close(&mut self) -> Result<(), FrameError> {
-        SinkExt::<Value>::close(&mut self.inner).await
+        match &mut self.inner {
+            WriteInner::Framed(framed) => SinkExt::<Value>::close(framed).await,
+            WriteInner::Messages(sink) => sink.close().await,
+        }
     }
 }
 
@@ -59,14 +88,27 @@ impl Transport {
         let read: BoxRead = Box::pin(read);
         let write: BoxWrite = Box::pin(write);
         Transport {
-            reader: TransportReader { inner: FramedRead::new(read, LspCodec::default()) },
-            writer: TransportWriter { inner: FramedWrite::new(write, LspCodec::default()) },
+            reader: TransportReader { inner: ReadInner::Framed(FramedRead::new(read, LspCodec::default())) },
+            writer: TransportWriter { inner: WriteInner::Framed(FramedWrite::new(write, LspCodec::default())) },
         }
     }
 
-    /// Sets the largest body accepted on input.
+    /// A carrier that delimits messages itself, such as WebSocket: `stream` yields each incoming
+    /// message already parsed (a bad one as a recoverable [`FrameError`]), `sink` sends each
+    /// outgoing one. `max_size` is the limit the carrier enforces, reported by
+    /// [`Transport::max_message_size`].
+    pub fn from_messages(stream: MessageStream, sink: MessageSink, max_size: usize) -> Self {
+        Transport {
+            reader: TransportReader { inner: ReadInner::Messages { stream, max_size } },
+            writer: TransportWriter { inner: WriteInner::Messages(sink) },
+        }
+    }
+
+    /// Sets the largest body accepted on input (byte streams; a message carrier sets its own).
     pub fn with_max_message_size(mut self, max: usize) -> Self {
-        *self.reader.inner.decoder_mut() = LspCodec::new(max);
+        if let ReadInner::Framed(framed) = &mut self.reader.inner {
+            *framed.decoder_mut() = LspCodec::new(max);
+        }
         self
     }
 
@@ -118,7 +160,10 @@ impl Transport {
 
     /// The size limit in force on input.
     pub fn max_message_size(&self) -> usize {
-        self.reader.inner.decoder().max_size()
+        match &self.reader.inner {
+            ReadInner::Framed(framed) => framed.decoder().max_size(),
+            ReadInner::Messages { max_size, .. } => *max_size,
+        }
     }
 }
 

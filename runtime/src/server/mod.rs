@@ -2,7 +2,6 @@
 //! HTTP). Both hand requests to one [`service::AgentService`], so the model is loaded once and
 //! shared by every connection.
 
-pub mod auth;
 pub mod network;
 pub mod service;
 pub mod stdio;

@@ -78,3 +78,64 @@ impl AgentService {
         }
     }
 }
+
+/// One host's connection to the service, behind the SDK's lifecycle layer (stdio and WebSocket
+/// alike): at most `max_in_flight` requests run at once; more get -31012 at once, so a host that
+/// floods requests cannot queue unbounded work.
+pub struct Session {
+    service: AgentService,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    max_in_flight: usize,
+}
+
+impl Session {
+    pub fn new(service: AgentService, max_in_flight: usize) -> Self {
+        let max_in_flight = max_in_flight.max(1);
+        Session { service, in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)), max_in_flight }
+    }
+
+    /// Requests running now (an idle connection has none).
+    pub fn in_flight(&self) -> InFlight {
+        InFlight { semaphore: self.in_flight.clone(), max: self.max_in_flight }
+    }
+}
+
+/// A view of how many requests a [`Session`] is running.
+#[derive(Clone)]
+pub struct InFlight {
+    semaphore: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl InFlight {
+    pub fn count(&self) -> usize {
+        self.max - self.semaphore.available_permits()
+    }
+}
+
+impl stepwire_sdk::lifecycle::Service for Session {
+    fn initialize(&self, params: InitializeParams) -> Result<InitializeResult, RpcError> {
+        tracing::info!(client = %params.client_info.name, "host initialized");
+        Ok(self.service.initialize_result())
+    }
+
+    fn request(
+        &self,
+        ctx: stepwire_sdk::rpc::RequestContext,
+        params: Option<Value>,
+    ) -> stepwire_sdk::rpc::BoxFuture<Result<Value, RpcError>> {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            let message = format!(
+                "more than {} requests in flight on this connection: wait for answers (or raise --max-in-flight)",
+                self.max_in_flight
+            );
+            return Box::pin(async move { Err(RpcError::new(ErrorCode::LimitExceeded, message)) });
+        };
+        let service = self.service.clone();
+        Box::pin(async move {
+            let result = service.handle(&ctx.method, params, &ctx.cancel).await;
+            drop(permit);
+            result
+        })
+    }
+}

@@ -6,7 +6,7 @@ use crate::protocol::{RequestId, ResponseError, RpcError};
 
 /// An incoming message, classified.
 #[derive(Debug)]
-pub(crate) enum Incoming {
+pub enum Incoming {
     Request {
         id: RequestId,
         method: String,
@@ -45,7 +45,7 @@ fn read_id(obj: &Map<String, Value>) -> Id {
 }
 
 /// Classifies one decoded body. Batches (arrays) are not supported and are answered -32600.
-pub(crate) fn classify(value: Value) -> Incoming {
+pub fn classify(value: Value) -> Incoming {
     let obj = match value {
         Value::Object(obj) => obj,
         Value::Array(_) => {

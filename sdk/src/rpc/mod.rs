@@ -17,3 +17,4 @@ pub use connection::{CallError, Connection, ConnectionOptions};
 pub use handler::{
     parse_params, to_result, BoxFuture, Handler, NoHandler, NotificationContext, RequestContext, Router,
 };
+pub use message::{classify, Incoming};

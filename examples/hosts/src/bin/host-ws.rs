@@ -1,5 +1,5 @@
 //! A host that talks to a running `stepwire serve --listen` over WebSocket. It starts one on a
-//! free port itself (a real host would connect to a long-running server, with `--token`).
+//! free port itself (a real host would connect to a long-running server, with a token in STEPWIRE_TOKEN or `--token-file`).
 //!
 //!     cargo run -p stepwire-example-hosts --bin host-ws -- --policy models/tiny-llama
 
