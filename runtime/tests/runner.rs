@@ -392,20 +392,36 @@ struct Proxy {
 }
 
 const PROXY: &str = r#"
-import os, subprocess, sys, threading, time
+import json, os, subprocess, sys, threading, time
 flag, target, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 first = not os.path.exists(flag)
 if first:
     open(flag, "w").close()
 child = subprocess.Popen([target], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
+def read_frame(stream):
+    header = b""
+    while not header.endswith(b"\r\n\r\n"):
+        c = stream.read(1)
+        if not c:
+            return None, None
+        header += c
+    length = int([l for l in header.split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1])
+    return header, stream.read(length)
+
 def pump():
     out = sys.stdout.buffer
     while True:
-        data = os.read(child.stdout.fileno(), 65536)
-        if not data:
+        header, body = read_frame(child.stdout)
+        if header is None:
             break
-        out.write(data)
+        if mode == "huge" and b'"observation"' in body:
+            # An environment that prints megabytes a step.
+            msg = json.loads(body)
+            msg["result"]["observation"]["text"] += " " + "x" * 3_500_000
+            body = json.dumps(msg).encode()
+            header = b"Content-Length: %d\r\n\r\n" % len(body)
+        out.write(header + body)
         out.flush()
     os._exit(0)
 
@@ -433,6 +449,10 @@ while True:
             os._exit(3)
         elif steps == 2 and first and mode == "hang":
             time.sleep(3600)
+        elif steps == 2 and first and mode == "garbage":
+            sys.stdout.buffer.write(b"Content-Length: 5\r\n\r\nhello")
+            sys.stdout.buffer.flush()
+            continue
     child.stdin.write(header + body)
     child.stdin.flush()
 "#;
@@ -525,6 +545,42 @@ fn a_hung_bridge_is_killed_and_replaced() {
     let s = json_of(&out);
     assert_eq!(s["failed"], 1, "{s:#}");
     assert!(s["failures"][0]["reason"].as_str().unwrap().contains("episode timeout"));
+    proxy.assert_no_strays();
+}
+
+#[test]
+fn a_bridge_that_breaks_the_protocol_is_replaced_at_once() {
+    // Not JSON in place of an answer: the episode fails now, not after --call-timeout (120 s),
+    // and a fresh bridge plays the rest.
+    let proxy = Proxy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = stepwire(dir.path(), &["--env", &proxy.env("garbage"), "--per-task", "2", "--record", "rec.jsonl"]);
+    assert_ok(&out);
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    let s = json_of(&out);
+    assert_eq!((s["episodes"].as_u64(), s["failed"].as_u64(), s["won"].as_u64()), (Some(4), Some(1), Some(3)), "{s:#}");
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("broke the protocol"), "{reason}");
+    proxy.assert_no_strays();
+}
+
+#[test]
+fn megabyte_observations_are_cut_in_the_recording() {
+    let proxy = Proxy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = stepwire(
+        dir.path(),
+        &["--env", &proxy.env("huge"), "--tasks", "open-box", "--episodes", "1", "--record", "rec.jsonl"],
+    );
+    assert_ok(&out);
+    assert_eq!(json_of(&out)["won"], 1);
+    let size = std::fs::metadata(dir.path().join("rec.jsonl")).unwrap().len();
+    // Uncut, every state of every transition would hold 3.5 MB: tens of megabytes.
+    assert!(size < 2_000_000, "the recording is {size} bytes");
+    let rec = lines(&dir.path().join("rec.jsonl"));
+    validate_all(&rec);
+    assert!(rec.iter().any(|l| l.to_string().contains("bytes cut: --max-observation-bytes")));
     proxy.assert_no_strays();
 }
 

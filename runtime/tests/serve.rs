@@ -41,7 +41,7 @@ fn rpc_code(e: CallError) -> i64 {
 async fn stdio_server_runs_the_lifecycle_and_the_agent_methods() {
     let mut child = spawn(&["serve", "--stdio", "--policy", "rules"]);
     let transport = Transport::child(&mut child).unwrap();
-    let options = ConnectionOptions { name: "host".into(), request_timeout: Some(WAIT) };
+    let options = ConnectionOptions { name: "host".into(), request_timeout: Some(WAIT), ..Default::default() };
     let conn = Connection::start_client(transport, options);
 
     let early = conn.request::<AgentStep>(step_params()).await.unwrap_err();

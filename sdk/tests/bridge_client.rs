@@ -107,6 +107,71 @@ async fn a_killed_bridge_reports_crashed_and_leaves_no_process() {
     assert!(gone(pgid).await, "grandchild survived: {:?}", group_members(pgid));
 }
 
+/// Live processes whose command line is exactly `argv`.
+fn processes_running(argv: &[&str]) -> Vec<u32> {
+    let wanted: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted))
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn children_that_leave_the_process_group_are_killed_too() {
+    // One child in a new session (setsid), one daemonised by a double fork: neither is in the
+    // bridge's group, so killing the group alone leaves both running.
+    let bridge = lockbox_bridge();
+    let script = "setsid sleep 3171 & (setsid sh -c 'sleep 3172 & exit' &); exec \"$0\"";
+    let cmd = BridgeCommand::new("sh").args(["-c", script]).arg(&bridge).name("lockbox");
+    let env = BridgeClient::spawn(cmd, options()).await.unwrap();
+    let mut escaped = Vec::new();
+    for _ in 0..100 {
+        escaped = [processes_running(&["sleep", "3171"]), processes_running(&["sleep", "3172"])].concat();
+        if escaped.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(escaped.len(), 2, "both escapees started");
+    env.shutdown().await.unwrap();
+    for _ in 0..100 {
+        if processes_running(&["sleep", "3171"]).is_empty() && processes_running(&["sleep", "3172"]).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("escaped children survived: {escaped:?}");
+}
+
+#[tokio::test]
+async fn a_bridge_writing_stderr_without_newlines_costs_bounded_memory() {
+    // 64 MiB of stderr without a newline, then the bridge: its stderr is forwarded in pieces
+    // and the bridge still serves.
+    let bridge = lockbox_bridge();
+    let script = "head -c 67108864 /dev/zero | tr '\\0' x >&2; exec \"$0\"";
+    let cmd = BridgeCommand::new("sh").args(["-c", script]).arg(&bridge).name("lockbox");
+    let before = rss_kib();
+    let mut env = BridgeClient::spawn(cmd, BridgeOptions { initialize_timeout: Duration::from_secs(60), ..options() })
+        .await
+        .unwrap();
+    env.reset(reset("open-box", 1)).await.unwrap();
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 32 * 1024, "RSS grew by {grown} KiB reading 64 MiB of stderr");
+    env.shutdown().await.unwrap();
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 #[tokio::test]
 async fn a_hung_bridge_times_out_and_is_killed() {
     let cmd = BridgeCommand::new("sleep").arg("300");
@@ -121,4 +186,15 @@ async fn a_hung_bridge_times_out_and_is_killed() {
 async fn a_missing_program_is_an_error() {
     let err = BridgeClient::spawn(BridgeCommand::new("/no/such/bridge"), options()).await.unwrap_err();
     assert!(matches!(err, EnvError::Crashed(m) if m.contains("cannot start")));
+}
+
+#[tokio::test]
+async fn a_bridge_that_breaks_the_protocol_is_declared_crashed_at_once() {
+    // Not JSON where `initialize`'s answer should be: crashed now, not after the 60 s timeout.
+    let cmd = BridgeCommand::new("sh").args(["-c", "printf 'Content-Length: 5\\r\\n\\r\\nhello'; sleep 300"]);
+    let opts = BridgeOptions { initialize_timeout: Duration::from_secs(60), ..options() };
+    let started = std::time::Instant::now();
+    let err = BridgeClient::spawn(cmd, opts).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(matches!(&err, EnvError::Crashed(m) if m.contains("broke the protocol")), "{err:?}");
 }

@@ -70,7 +70,7 @@ impl Handler for TestHandler {
 }
 
 fn opts() -> ConnectionOptions {
-    ConnectionOptions { name: "test".into(), request_timeout: Some(LIMIT) }
+    ConnectionOptions { name: "test".into(), request_timeout: Some(LIMIT), ..Default::default() }
 }
 
 /// A served connection and a client connection, in memory.
@@ -200,4 +200,105 @@ async fn typed_router_round_trip() {
     assert_eq!(tasks.tasks[0].id, "t");
     let err = client.request_raw("env/reset", None, None).await.unwrap_err();
     assert!(matches!(err, CallError::Rpc(e) if e.code.code() == -32601));
+}
+
+#[tokio::test]
+async fn a_peer_that_never_reads_answers_is_no_longer_read() {
+    // The peer writes requests as fast as it can and reads nothing back. Without backpressure
+    // every request is read and its answer queued in memory; with it, reading stops once the
+    // answers pile up, so the peer's own writes block.
+    let (server_side, client_side) = tokio::io::duplex(16 * 1024);
+    let (sr, sw) = tokio::io::split(server_side);
+    let _server = Connection::start(Transport::new(sr, sw), TestHandler::default(), opts());
+    let (mut peer_read, mut peer_write) = tokio::io::split(client_side);
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let frame = |i: usize| {
+        stepwire_sdk::framing::frame_bytes(
+            json!({"jsonrpc": "2.0", "id": i, "method": "echo", "params": [i]}).to_string().as_bytes(),
+        )
+    };
+    let mut written = 0;
+    for i in 0..100_000 {
+        match tokio::time::timeout(Duration::from_millis(300), peer_write.write_all(&frame(i))).await {
+            Ok(Ok(())) => written += 1,
+            _ => break,
+        }
+    }
+    assert!(written < 5_000, "{written} requests were taken in without their answers being read");
+    // Nothing is lost: once the peer reads, every request it wrote is answered.
+    let mut answered = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut text = String::new();
+    while answered.len() < written {
+        let n = tokio::time::timeout(LIMIT, peer_read.read(&mut buf)).await.expect("answers flow").unwrap();
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        while let Some(start) = text.find("\r\n\r\n") {
+            let len: usize = text[..start].trim_start_matches("Content-Length: ").parse().unwrap();
+            if text.len() < start + 4 + len {
+                break;
+            }
+            let body: Value = serde_json::from_str(&text[start + 4..start + 4 + len]).unwrap();
+            answered.push(body["id"].as_u64().unwrap());
+            text.drain(..start + 4 + len);
+        }
+    }
+    answered.sort_unstable();
+    answered.dedup();
+    assert_eq!(answered.len(), written);
+}
+
+/// A bridge-side peer: strict, as `BridgeClient` makes it.
+fn strict_client() -> (Connection, tokio::io::DuplexStream) {
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let (r, w) = tokio::io::split(ours);
+    let conn = Connection::start_client(Transport::new(r, w), ConnectionOptions { strict: true, ..opts() });
+    (conn, theirs)
+}
+
+#[tokio::test]
+async fn a_strict_peer_that_breaks_the_protocol_is_dropped_at_once() {
+    use tokio::io::AsyncWriteExt;
+    for (what, bytes) in [
+        ("not JSON", stepwire_sdk::framing::frame_bytes(b"hello")),
+        ("an answer to nothing", stepwire_sdk::framing::frame_bytes(br#"{"jsonrpc":"2.0","id":999,"result":1}"#)),
+        ("a 100 MB frame", b"Content-Length: 104857600\r\n\r\n".to_vec()),
+        ("a broken header", b"Content-Lenght: 3\r\n\r\n{}\n".to_vec()),
+    ] {
+        let (conn, mut theirs) = strict_client();
+        let call = {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.request_raw("env/tasks", None, Some(Duration::from_secs(60))).await })
+        };
+        theirs.write_all(&bytes).await.unwrap();
+        let started = std::time::Instant::now();
+        let err = tokio::time::timeout(LIMIT, call).await.expect("failed at once, not after the timeout").unwrap();
+        match err {
+            Err(CallError::Closed(reason)) => assert!(reason.contains("broke the protocol"), "{what}: {reason}"),
+            other => panic!("{what}: expected the connection closed, got {other:?}"),
+        }
+        assert!(started.elapsed() < LIMIT);
+    }
+}
+
+#[tokio::test]
+async fn a_late_answer_to_a_timed_out_call_is_not_a_protocol_break() {
+    let (conn, theirs) = strict_client();
+    let (r, w) = tokio::io::split(theirs);
+    let mut peer = Transport::new(r, w);
+    let late = conn.request_raw("env/tasks", None, Some(Duration::from_millis(100))).await;
+    assert!(matches!(late, Err(CallError::Timeout { .. })), "{late:?}");
+    let asked = recv(&mut peer).await;
+    peer.send(json!({"jsonrpc": "2.0", "id": asked["id"], "result": "late"})).await.unwrap();
+    let call = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.request_raw("env/tasks", None, None).await })
+    };
+    loop {
+        let msg = recv(&mut peer).await;
+        if msg["method"] == "env/tasks" {
+            peer.send(json!({"jsonrpc": "2.0", "id": msg["id"], "result": "on time"})).await.unwrap();
+            break;
+        }
+    }
+    assert_eq!(call.await.unwrap().unwrap(), json!("on time"));
 }

@@ -116,6 +116,11 @@ pub struct RunArgs {
     /// Replace an existing non-empty recording instead of refusing.
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
+    /// Observation text (and each observation part) longer than this many bytes is cut in the
+    /// recording, with a marker saying how much: an environment that prints megabytes a step
+    /// cannot balloon the file.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::runner::record::DEFAULT_MAX_OBSERVATION_BYTES)]
+    pub max_observation_bytes: usize,
 
     /// Print the summary as JSON on stdout instead of a table.
     #[arg(long)]
@@ -218,7 +223,12 @@ impl RunArgs {
             record: if self.no_record {
                 RecordTarget::Off
             } else {
-                RecordTarget::File { path: self.record.clone(), resume: self.resume, overwrite: self.overwrite }
+                RecordTarget::File {
+                    path: self.record.clone(),
+                    resume: self.resume,
+                    overwrite: self.overwrite,
+                    max_observation_bytes: self.max_observation_bytes,
+                }
             },
             progress_bar: !self.quiet,
         })

@@ -48,7 +48,18 @@ pub enum RecordTarget {
         path: Option<PathBuf>,
         resume: bool,
         overwrite: bool,
+        /// Observation text (and each part) longer than this is cut in the recording.
+        max_observation_bytes: usize,
     },
+}
+
+impl RecordTarget {
+    fn observation_limit(&self) -> usize {
+        match self {
+            RecordTarget::File { max_observation_bytes, .. } => *max_observation_bytes,
+            RecordTarget::Off => usize::MAX,
+        }
+    }
 }
 
 /// Everything a run needs.
@@ -144,6 +155,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
                     .with_context(|| format!("--resume without --record: no earlier runs/{env}-*.jsonl to resume"))?,
             };
             let (rec, existing) = Recording::resume(&path)?;
+            let rec = rec.with_observation_limit(config.record.observation_limit());
             if existing.keep_until < existing.len {
                 tracing::warn!(
                     file = %path.display(),
@@ -155,7 +167,8 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         }
         RecordTarget::File { path, overwrite, .. } => {
             let path = path.clone().unwrap_or_else(|| record::default_path(&env));
-            (Some(Recording::create(&path, *overwrite)?), Default::default())
+            let rec = Recording::create(&path, *overwrite)?.with_observation_limit(config.record.observation_limit());
+            (Some(rec), Default::default())
         }
     };
     let mut results: Vec<Option<(EpisodeSummary, bool)>> = vec![None; plan.len()];
@@ -228,7 +241,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
                 Some(WorkerEvent::Finished { index, summary, lines }) => {
                     done += 1;
                     if let Some(rec) = recording.as_mut() {
-                        if let Err(e) = rec.write_episode(&lines) {
+                        if let Err(e) = rec.write_episode(lines) {
                             // A recording that cannot be written is fatal: stop, keep what is there.
                             tracing::error!("{e:#}");
                             write_error.get_or_insert(e);

@@ -11,7 +11,7 @@ use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use stepwire_sdk::protocol::RecordLine;
+use stepwire_sdk::protocol::{LevelTransition, Observation, RecordLine};
 
 pub use super::resume::Existing;
 use super::resume::{self, ScanError};
@@ -21,7 +21,13 @@ use super::resume::{self, ScanError};
 pub struct Recording {
     path: PathBuf,
     file: File,
+    /// Observation text and parts longer than this are cut before writing.
+    max_observation_bytes: usize,
 }
+
+/// Default of `--max-observation-bytes`: far above any real game's observation (ALFWorld's
+/// and ScienceWorld's are under 4 KiB), far below what would balloon a recording.
+pub const DEFAULT_MAX_OBSERVATION_BYTES: usize = 64 * 1024;
 
 impl Recording {
     /// Creates the file (and its directory). Fails if it exists and is not empty, unless `overwrite`.
@@ -41,7 +47,7 @@ impl Recording {
             .truncate(true)
             .open(path)
             .with_context(|| format!("creating {}", path.display()))?;
-        Ok(Recording { path: path.to_path_buf(), file })
+        Ok(Recording { path: path.to_path_buf(), file, max_observation_bytes: DEFAULT_MAX_OBSERVATION_BYTES })
     }
 
     /// Opens an existing recording for resuming: reads its summaries, cuts a torn last episode
@@ -67,7 +73,8 @@ impl Recording {
             .append(true)
             .open(path)
             .with_context(|| format!("opening {} for appending", path.display()))?;
-        let recording = Recording { path: path.to_path_buf(), file };
+        let recording =
+            Recording { path: path.to_path_buf(), file, max_observation_bytes: DEFAULT_MAX_OBSERVATION_BYTES };
         if existing.keep_until < existing.len {
             recording.cut_torn_tail(existing.keep_until, existing.len)?;
         }
@@ -94,18 +101,63 @@ impl Recording {
         &self.path
     }
 
+    pub fn with_observation_limit(mut self, max_bytes: usize) -> Self {
+        self.max_observation_bytes = max_bytes;
+        self
+    }
+
     /// Appends one episode's lines as one write, then flushes and fsyncs.
-    pub fn write_episode(&mut self, lines: &[RecordLine]) -> anyhow::Result<()> {
+    pub fn write_episode(&mut self, mut lines: Vec<RecordLine>) -> anyhow::Result<()> {
         let mut buf = Vec::with_capacity(lines.len() * 512);
-        for line in lines {
+        let mut cut = 0;
+        for line in &mut lines {
+            cut += clip_observations(line, self.max_observation_bytes);
             serde_json::to_writer(&mut buf, line)?;
             buf.push(b'\n');
         }
         self.file.write_all(&buf).with_context(|| format!("writing {}", self.path.display()))?;
         self.file.flush()?;
         self.file.sync_data().with_context(|| format!("syncing {}", self.path.display()))?;
+        if cut > 0 {
+            tracing::warn!(
+                bytes = cut,
+                limit = self.max_observation_bytes,
+                "cut observations over --max-observation-bytes in the recording"
+            );
+        }
         Ok(())
     }
+}
+
+/// Cuts every observation text and part of `line` to `max` bytes, marking each cut; returns the
+/// bytes removed.
+fn clip_observations(line: &mut RecordLine, max: usize) -> usize {
+    let RecordLine::Transition(t) = line else { return 0 };
+    let observations: Vec<&mut Observation> = match &mut t.transition {
+        LevelTransition::High { state, next_state, .. } => {
+            std::iter::once(&mut state.observation).chain(next_state.as_mut().map(|s| &mut s.observation)).collect()
+        }
+        LevelTransition::Low { state, next_state, .. } => vec![&mut state.observation, &mut next_state.observation],
+        LevelTransition::Progress { state, .. } => vec![&mut state.observation],
+    };
+    observations
+        .into_iter()
+        .map(|o| clip_text(&mut o.text, max) + o.parts.values_mut().map(|p| clip_text(p, max)).sum::<usize>())
+        .sum()
+}
+
+fn clip_text(text: &mut String, max: usize) -> usize {
+    if text.len() <= max {
+        return 0;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let removed = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!(" …[{removed} bytes cut: --max-observation-bytes]"));
+    removed
 }
 
 /// `runs/<env>-<UTC timestamp>.jsonl`, relative to the current directory.
@@ -161,6 +213,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_observations_are_cut_on_a_character_boundary() {
+        let mut text = format!("{}é{}", "a".repeat(9), "b".repeat(100));
+        let removed = clip_text(&mut text, 10);
+        assert!(text.starts_with("aaaaaaaaa …[") && text.contains("bytes cut"), "{text}");
+        assert_eq!(removed, 102);
+        let mut short = "short".to_string();
+        assert_eq!(clip_text(&mut short, 10), 0);
+        assert_eq!(short, "short");
+    }
 
     #[test]
     fn civil_dates() {

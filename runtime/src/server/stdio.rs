@@ -10,7 +10,7 @@ use super::service::{AgentService, Session};
 pub async fn serve(service: AgentService, transport: Transport, max_in_flight: usize) -> i32 {
     let handler = Lifecycle::new(Session::new(service, max_in_flight));
     let exit_code = handler.exit_code();
-    let options = ConnectionOptions { name: "agent-stdio".into(), request_timeout: None };
+    let options = ConnectionOptions { name: "agent-stdio".into(), request_timeout: None, ..Default::default() };
     let connection = Connection::start(transport, handler, options);
     let reason = connection.closed().await;
     tracing::debug!("stdio connection ended: {reason}");

@@ -82,7 +82,9 @@ impl BridgeClient {
         let (process, transport) = BridgeProcess::spawn(&cmd, opts.stderr_tail_lines)
             .map_err(|e| EnvError::Crashed(format!("cannot start bridge `{}`: {e}", cmd.name)))?;
         let transport = transport.with_max_message_size(opts.max_message_size);
-        let conn_opts = ConnectionOptions { name: cmd.name.clone(), request_timeout: Some(opts.call_timeout) };
+        // A bridge is ours to run: a message that breaks the protocol means it is broken, now.
+        let conn_opts =
+            ConnectionOptions { name: cmd.name.clone(), request_timeout: Some(opts.call_timeout), strict: true };
         let conn = Connection::start_client(transport, conn_opts);
         watch_exit(&process, &conn);
         let params = InitializeParams {
@@ -212,6 +214,7 @@ fn watch_exit(process: &BridgeProcess, conn: &Connection) {
     let mut status = process.status_watch();
     let conn = conn.clone();
     let pid = process.pid;
+    let marker = process.marker.clone();
     tokio::spawn(async move {
         let Ok(status) = status.wait_for(Option::is_some).await.map(|s| *s) else {
             return;
@@ -221,6 +224,7 @@ fn watch_exit(process: &BridgeProcess, conn: &Connection) {
         let status = status.map_or_else(|| "unknown status".into(), |s| s.to_string());
         conn.close_with_reason(&format!("the bridge process exited ({status})"));
         process::kill_group(pid);
+        process::kill_marked(&marker);
     });
 }
 

@@ -1,5 +1,7 @@
-//! The bridge's OS process: spawned in its own process group, stderr forwarded to `tracing`,
-//! and the whole group killed when the client goes away (so a JVM grandchild dies too).
+//! The bridge's OS process: spawned in its own process group, stderr forwarded to `tracing` (in
+//! lines of bounded length), and the whole group killed when the client goes away (so a JVM
+//! grandchild dies too). A descendant that left the group (`setsid`, a daemon's double fork) is
+//! found by a marker in its inherited environment and killed as well.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -8,7 +10,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -70,15 +72,33 @@ pub(crate) struct BridgeProcess {
     status: watch::Receiver<Option<ExitStatus>>,
     tail: Arc<Mutex<VecDeque<String>>>,
     stderr_done: CancellationToken,
+    /// `NAME=value` set in the bridge's environment, inherited by everything it starts.
+    pub(crate) marker: String,
+}
+
+/// The environment variable that marks a bridge's process tree.
+pub const TREE_MARKER: &str = "STEPWIRE_BRIDGE_TREE";
+
+/// Longest stderr line forwarded whole; longer runs without a newline are forwarded in pieces,
+/// so a bridge that writes megabytes without a newline costs no more memory than this.
+const MAX_STDERR_LINE: usize = 16 * 1024;
+
+fn new_marker() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}.{n}.{nanos}", std::process::id())
 }
 
 impl BridgeProcess {
     /// Spawns `cmd` with piped stdio; returns the process and a transport over its pipes.
     pub fn spawn(cmd: &BridgeCommand, tail_lines: usize) -> std::io::Result<(Self, Transport)> {
+        let marker = new_marker();
         let mut command = Command::new(&cmd.program);
         command
             .args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .env(TREE_MARKER, &marker)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -109,7 +129,8 @@ impl BridgeProcess {
                 Err(e) => tracing::error!(bridge = name, "cannot wait for the bridge process: {e}"),
             }
         });
-        let process = BridgeProcess { name: cmd.name.clone(), pid, status, tail, stderr_done };
+        let marker = format!("{TREE_MARKER}={marker}");
+        let process = BridgeProcess { name: cmd.name.clone(), pid, status, tail, stderr_done, marker };
         Ok((process, transport))
     }
 
@@ -131,9 +152,10 @@ impl BridgeProcess {
         self.tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
     }
 
-    /// SIGKILL to the bridge's whole process group.
+    /// SIGKILL to the bridge's whole process group and to every process carrying its marker.
     pub fn kill_group(&self) {
         kill_group(self.pid);
+        kill_marked(&self.marker);
     }
 
     /// Kills the group and reaps the child.
@@ -161,7 +183,7 @@ async fn forward_stderr(
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
+        match read_line_capped(&mut reader, &mut buf, MAX_STDERR_LINE).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 let line = String::from_utf8_lossy(&buf).trim_end().to_string();
@@ -177,6 +199,55 @@ async fn forward_stderr(
         }
     }
     done.cancel();
+}
+
+/// Reads up to and including the next newline, or `max` bytes, whichever comes first.
+async fn read_line_capped(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<usize> {
+    let start = buf.len();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(buf.len() - start);
+        }
+        let room = max.saturating_sub(buf.len() - start);
+        let (take, done) = match available.iter().take(room).position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len().min(room), available.len() >= room),
+        };
+        buf.extend_from_slice(&available[..take]);
+        reader.consume(take);
+        if done {
+            return Ok(buf.len() - start);
+        }
+    }
+}
+
+/// SIGKILL to every process whose environment holds `marker` (`NAME=value`): what a bridge
+/// started, even outside its process group. Linux only (reads `/proc/<pid>/environ`).
+pub(crate) fn kill_marked(marker: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return };
+        let me = std::process::id();
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            if pid as u32 == me {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            if environ.split(|&b| b == 0).any(|var| var == marker.as_bytes()) {
+                use nix::sys::signal::{kill, Signal};
+                tracing::debug!(pid, "killing a process the bridge left outside its group");
+                let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = marker;
 }
 
 /// SIGKILL to the process group led by `pid` (the bridge was spawned as a group leader).

@@ -43,7 +43,7 @@ pub async fn serve<E: Environment + 'static>(env: E, transport: Transport) -> Se
     let handler = Lifecycle::new(handler::EnvService { jobs, caps });
     let exit_code = handler.exit_code();
     tokio::spawn(worker::run(env, queue));
-    let opts = ConnectionOptions { name, request_timeout: None };
+    let opts = ConnectionOptions { name, request_timeout: None, strict: false };
     let conn = Connection::start(transport, handler, opts);
     let reason = conn.closed().await;
     let exit_code = exit_code.get();

@@ -47,13 +47,22 @@ pub struct ConnectionOptions {
     pub name: String,
     /// Default time to wait for each outgoing request's answer; `None` waits forever.
     pub request_timeout: Option<Duration>,
+    /// The peer is a program of ours that must speak the protocol (a bridge): the first message
+    /// that breaks it (bad JSON, an oversized frame, an answer to nothing) ends the connection at
+    /// once, with the fault as the reason, instead of being answered and skipped.
+    pub strict: bool,
 }
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
-        ConnectionOptions { name: "peer".into(), request_timeout: Some(Duration::from_secs(60)) }
+        ConnectionOptions { name: "peer".into(), request_timeout: Some(Duration::from_secs(60)), strict: false }
     }
 }
+
+/// Answers to the peer waiting to be written. When they pile up (the peer sends but does not
+/// read), the connection stops reading the peer until it catches up: memory stays bounded and
+/// the peer's own writes block.
+const REPLY_QUEUE: usize = 64;
 
 type Reply = oneshot::Sender<Result<Value, RpcError>>;
 
@@ -61,11 +70,16 @@ type Reply = oneshot::Sender<Result<Value, RpcError>>;
 struct Shared {
     pending: HashMap<RequestId, Reply>,
     inflight: HashMap<RequestId, CancellationToken>,
+    /// Our requests given up on (timed out, caller gone): a late answer to one is expected.
+    abandoned: std::collections::HashSet<RequestId>,
     closed: Option<String>,
 }
 
 struct Inner {
+    /// What this side originates (requests, notifications): bounded by its own callers.
     out: mpsc::UnboundedSender<Value>,
+    /// Answers to the peer's messages: bounded (see [`REPLY_QUEUE`]).
+    replies: mpsc::Sender<Value>,
     shared: Mutex<Shared>,
     next_id: AtomicI64,
     stop: CancellationToken,
@@ -91,10 +105,12 @@ impl Connection {
     /// Starts serving `transport` with `handler`. Must be called inside a tokio runtime.
     pub fn start(transport: Transport, handler: impl Handler, opts: ConnectionOptions) -> Self {
         let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (replies_tx, replies_rx) = mpsc::channel(REPLY_QUEUE);
         let (notif_tx, notif_rx) = mpsc::unbounded_channel();
         let conn = Connection {
             inner: Arc::new(Inner {
                 out: out_tx,
+                replies: replies_tx,
                 shared: Mutex::new(Shared::default()),
                 next_id: AtomicI64::new(1),
                 stop: CancellationToken::new(),
@@ -105,7 +121,7 @@ impl Connection {
         };
         let handler: Arc<dyn Handler> = Arc::new(handler);
         let (reader, writer) = transport.split();
-        tokio::spawn(write_loop(conn.clone(), writer, out_rx));
+        tokio::spawn(write_loop(conn.clone(), writer, out_rx, replies_rx));
         conn.inner.tasks.spawn(notification_loop(conn.clone(), handler.clone(), notif_rx));
         tokio::spawn(read_loop(conn.clone(), reader, handler, notif_tx));
         conn
@@ -217,13 +233,34 @@ impl Connection {
         self.inner.out.send(value).map_err(|_| CallError::Closed(self.close_reason()))
     }
 
-    fn respond(&self, id: Option<RequestId>, result: Result<Value, RpcError>) {
+    /// Waits for room in the reply queue; `None` once the connection is stopping.
+    async fn reply_slot(&self) -> Option<ReplySlot> {
+        tokio::select! {
+            biased;
+            _ = self.inner.stop.cancelled() => None,
+            slot = self.inner.replies.clone().reserve_owned() => slot.ok(),
+        }
+    }
+
+    fn respond(slot: ReplySlot, id: Option<RequestId>, result: Result<Value, RpcError>) {
         let response = match (id, result) {
             (Some(id), Ok(v)) => Response::ok(id, v),
             (id, Err(e)) => Response::err(id, ResponseError::from(e)),
             (None, Ok(_)) => return,
         };
-        let _ = self.send(response);
+        if let Ok(value) = serde_json::to_value(response) {
+            slot.send(value);
+        }
+    }
+
+    /// In strict mode, ends the connection for a message that breaks the protocol; says whether it did.
+    fn broke_protocol(&self, what: &str) -> bool {
+        if !self.inner.opts.strict {
+            return false;
+        }
+        tracing::warn!(peer = self.name(), "the peer broke the protocol: {what}");
+        self.close_with_reason(&format!("the peer broke the protocol: {what}"));
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -247,9 +284,13 @@ impl Connection {
         inflight.values().for_each(CancellationToken::cancel);
     }
 
-    fn dispatch(&self, handler: &Arc<dyn Handler>, notif_tx: &NotifQueue, value: Value) {
-        match classify(value) {
-            Incoming::Request { id, method, params } => self.dispatch_request(handler, id, method, params),
+    /// Handles one classified message; `slot` is its reply's room when it needs one.
+    fn dispatch(&self, handler: &Arc<dyn Handler>, notif_tx: &NotifQueue, incoming: Incoming, slot: Option<ReplySlot>) {
+        match incoming {
+            Incoming::Request { id, method, params } => match slot {
+                Some(slot) => self.dispatch_request(handler, slot, id, method, params),
+                None => tracing::debug!(peer = self.name(), "request dropped: the connection is stopping"),
+            },
             Incoming::Notification { method, params } if method == CancelRequest::NAME => {
                 match serde_json::from_value::<CancelParams>(params.unwrap_or(Value::Null)) {
                     Ok(CancelParams { id }) => {
@@ -263,28 +304,54 @@ impl Connection {
             Incoming::Notification { method, params } => {
                 let _ = notif_tx.send((method, params));
             }
-            Incoming::Response { id, result } => match self.lock().pending.remove(&id) {
-                Some(reply) => {
-                    let _ = reply.send(result);
+            Incoming::Response { id, result } => {
+                let (reply, late) = {
+                    let mut shared = self.lock();
+                    let reply = shared.pending.remove(&id);
+                    let late = reply.is_none() && shared.abandoned.remove(&id);
+                    (reply, late)
+                };
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(result);
+                    }
+                    None if late => tracing::debug!(peer = self.name(), %id, "late answer to a request given up on"),
+                    None if self.broke_protocol(&format!("an answer to id {id}, which was never asked")) => {}
+                    None => tracing::warn!(peer = self.name(), %id, "answer to no pending request"),
                 }
-                None => tracing::warn!(peer = self.name(), %id, "answer to no pending request"),
-            },
-            Incoming::Invalid { id, error } => {
-                tracing::warn!(peer = self.name(), "invalid message: {}", error.message);
-                self.respond(id, Err(error));
             }
-            Incoming::Ignore(why) => tracing::warn!(peer = self.name(), "ignored message: {why}"),
+            Incoming::Invalid { id, error } => {
+                if self.broke_protocol(&error.message) {
+                    return;
+                }
+                tracing::warn!(peer = self.name(), "invalid message: {}", error.message);
+                if let Some(slot) = slot {
+                    Self::respond(slot, id, Err(error));
+                }
+            }
+            Incoming::Ignore(why) => {
+                if !self.broke_protocol(&why) {
+                    tracing::warn!(peer = self.name(), "ignored message: {why}");
+                }
+            }
         }
     }
 
-    fn dispatch_request(&self, handler: &Arc<dyn Handler>, id: RequestId, method: String, params: Option<Value>) {
+    fn dispatch_request(
+        &self,
+        handler: &Arc<dyn Handler>,
+        slot: ReplySlot,
+        id: RequestId,
+        method: String,
+        params: Option<Value>,
+    ) {
         let cancel = CancellationToken::new();
         {
             let mut shared = self.lock();
             if shared.inflight.contains_key(&id) {
                 drop(shared);
                 let msg = format!("request id {id} is already in flight");
-                return self.respond(Some(id), Err(RpcError::invalid_request(msg)));
+                return Self::respond(slot, Some(id), Err(RpcError::invalid_request(msg)));
             }
             shared.inflight.insert(id.clone(), cancel.clone());
         }
@@ -304,7 +371,7 @@ impl Connection {
                 },
             };
             conn.lock().inflight.remove(&id);
-            conn.respond(Some(id), result);
+            Self::respond(slot, Some(id), result);
         });
     }
 }
@@ -326,11 +393,20 @@ struct PendingGuard<'a> {
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.conn.lock().pending.remove(&self.id);
+        let mut shared = self.conn.lock();
+        if shared.pending.remove(&self.id).is_some() {
+            shared.abandoned.insert(self.id.clone());
+        }
     }
 }
 
 type NotifQueue = mpsc::UnboundedSender<(String, Option<Value>)>;
+type ReplySlot = mpsc::OwnedPermit<Value>;
+
+/// Whether answering `incoming` takes a place in the reply queue.
+fn needs_reply(incoming: &Incoming) -> bool {
+    matches!(incoming, Incoming::Request { .. } | Incoming::Invalid { .. })
+}
 
 async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<dyn Handler>, notif_tx: NotifQueue) {
     let reason = loop {
@@ -341,19 +417,33 @@ async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<d
         match item {
             None => break "peer closed the stream".to_string(),
             Some(Err(fatal)) => {
+                if conn.broke_protocol(&fatal.to_string()) {
+                    break format!("the peer broke the protocol: {fatal}");
+                }
                 tracing::warn!(peer = conn.name(), "unrecoverable frame error: {fatal}");
-                if let Some(response) = fatal.response() {
-                    let _ = conn.send(response);
+                if let Some(error) = fatal.rpc_error() {
+                    if let Some(slot) = conn.reply_slot().await {
+                        Connection::respond(slot, None, Err(error));
+                    }
                 }
                 break format!("unrecoverable frame error: {fatal}");
             }
             Some(Ok(Err(fault))) => {
+                if conn.broke_protocol(&fault.to_string()) {
+                    break format!("the peer broke the protocol: {fault}");
+                }
                 tracing::warn!(peer = conn.name(), "bad frame: {fault}");
-                if let Some(response) = fault.response() {
-                    let _ = conn.send(response);
+                if let Some(error) = fault.rpc_error() {
+                    if let Some(slot) = conn.reply_slot().await {
+                        Connection::respond(slot, None, Err(error));
+                    }
                 }
             }
-            Some(Ok(Ok(value))) => conn.dispatch(&handler, &notif_tx, value),
+            Some(Ok(Ok(value))) => {
+                let incoming = classify(value);
+                let slot = if needs_reply(&incoming) { conn.reply_slot().await } else { None };
+                conn.dispatch(&handler, &notif_tx, incoming, slot);
+            }
         }
     };
     tracing::debug!(peer = conn.name(), "reader done: {reason}");
@@ -370,11 +460,17 @@ async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<d
     conn.inner.stop.cancel();
 }
 
-async fn write_loop(conn: Connection, mut writer: TransportWriter, mut rx: mpsc::UnboundedReceiver<Value>) {
+async fn write_loop(
+    conn: Connection,
+    mut writer: TransportWriter,
+    mut rx: mpsc::UnboundedReceiver<Value>,
+    mut replies: mpsc::Receiver<Value>,
+) {
     loop {
         let msg = tokio::select! {
             biased;
             msg = rx.recv() => msg,
+            Some(msg) = replies.recv() => Some(msg),
             _ = conn.inner.stop.cancelled() => None,
         };
         let Some(msg) = msg else { break };
@@ -387,7 +483,8 @@ async fn write_loop(conn: Connection, mut writer: TransportWriter, mut rx: mpsc:
         }
     }
     // Whatever was queued before the stop still goes out (an error answer, a last response).
-    while let Ok(msg) = rx.try_recv() {
+    replies.close();
+    while let Some(msg) = rx.try_recv().ok().or_else(|| replies.try_recv().ok()) {
         if writer.send(msg).await.is_err() {
             break;
         }

@@ -23,7 +23,11 @@ async fn main() -> anyhow::Result<()> {
         .kill_on_drop(true)
         .spawn()?;
     let transport = Transport::child(&mut agent_process).expect("piped stdio");
-    let options = ConnectionOptions { name: "agent".into(), request_timeout: Some(Duration::from_secs(60)) };
+    let options = ConnectionOptions {
+        name: "agent".into(),
+        request_timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
     let agent = Connection::start_client(transport, options);
     let init = InitializeParams {
         protocol_version: PROTOCOL_VERSION,

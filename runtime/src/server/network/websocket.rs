@@ -33,8 +33,11 @@ pub async fn serve(upgraded: Upgraded, service: AgentService, limits: Connection
         .sink_map_err(|e| FrameError::Io(std::io::Error::other(e.to_string())))
         .with(|value: Value| async move { Ok::<_, FrameError>(Message::text(value.to_string())) });
     let transport = Transport::from_messages(messages.boxed(), Box::pin(sink), limits.max_message_bytes);
-    let connection =
-        Connection::start(transport, Lifecycle::new(session), ConnectionOptions { name, request_timeout: None });
+    let connection = Connection::start(
+        transport,
+        Lifecycle::new(session),
+        ConnectionOptions { name, request_timeout: None, ..Default::default() },
+    );
     let reason = connection.closed().await;
     tracing::debug!(peer = connection.name(), "WebSocket closed: {reason}");
 }
