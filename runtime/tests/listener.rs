@@ -215,3 +215,15 @@ async fn idle_websockets_give_their_slots_back() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let (_child, addr) = listen(&["--header-timeout", "1"]).await;
+    let mut tcp = TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    // The server closes the connection (with or without a 408) instead of waiting forever.
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut out)).await.expect("closed in time").ok();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
