@@ -31,3 +31,29 @@ async fn broken_bridge_fails_with_reasons() {
         assert!(failed(name), "`{name}` should fail:\n{}", report.table());
     }
 }
+
+fn fixture(name: &str) -> Vec<String> {
+    vec!["python3".into(), format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))]
+}
+
+#[tokio::test]
+async fn a_bridge_answering_garbage_gets_its_verdict_in_seconds() {
+    let started = std::time::Instant::now();
+    let report = run(&args(fixture("garbage_bridge.py"), 30)).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(!report.passed);
+    let init = report.checks.iter().find(|c| c.name == "initialize").unwrap();
+    assert!(init.reason.contains("not JSON-RPC"), "{}", report.table());
+    let after: Vec<_> = report.checks.iter().skip_while(|c| c.name != "initialize").skip(1).collect();
+    assert!(!after.is_empty() && after.iter().all(|c| c.status == Status::Skip), "{}", report.table());
+}
+
+#[tokio::test]
+async fn a_bridge_that_dies_shows_its_traceback_and_the_stray_print() {
+    let report = run(&args(fixture("import_error_bridge.py"), 30)).await.unwrap();
+    let init = report.checks.iter().find(|c| c.name == "initialize").unwrap();
+    assert_eq!(init.status, Status::Fail);
+    for expected in ["exit status: 1", "ImportError: no module named 'scienceworld'", "guard_stdio()"] {
+        assert!(init.reason.contains(expected), "missing {expected:?} in: {}", init.reason);
+    }
+}

@@ -137,13 +137,22 @@ pub async fn run(args: &CheckBridgeArgs) -> anyhow::Result<Report> {
     }
     let per_check = Duration::from_secs(args.timeout.max(1));
     let mut results = Vec::new();
+    let mut cannot_initialize = false;
     for (name, what) in CHECKS {
         if !args.only.is_empty() && !args.only.iter().any(|o| o == name) {
+            continue;
+        }
+        if cannot_initialize {
+            let reason = "`initialize` failed, so nothing after it can be checked".to_string();
+            results.push(CheckResult { name: name.to_string(), status: Status::Skip, reason, millis: 0 });
             continue;
         }
         tracing::info!(check = name, "{what}");
         let started = Instant::now();
         let (status, reason) = run_one(name, &spec, schemas.clone(), per_check).await;
+        // Every later check starts with `initialize`: a bridge that cannot answer it gets its
+        // verdict now instead of the same failure a dozen times.
+        cannot_initialize = *name == "initialize" && status == Status::Fail;
         if status == Status::Fail {
             tracing::warn!(check = name, "failed: {reason}");
         }
@@ -161,7 +170,10 @@ async fn run_one(name: &str, spec: &BridgeSpec, schemas: Arc<schema::Schemas>, l
     };
     let outcome = tokio::time::timeout(limit, checks::run(name, &mut session)).await;
     let (mut status, mut reason) = match outcome {
-        Err(_) => (Status::Fail, format!("timed out after {limit:?} (bridge hung?)")),
+        Err(_) => {
+            let call = session.waiting_for.as_deref().map_or("an answer".to_string(), |m| format!("`{m}`"));
+            (Status::Fail, format!("no answer to {call} within {limit:?} (bridge hung?)"))
+        }
         Ok(Err(e)) => (Status::Fail, format!("{e:#}")),
         Ok(Ok(checks::Verdict::Pass(why))) => (Status::Pass, why),
         Ok(Ok(checks::Verdict::Skip(why))) => (Status::Skip, why),
@@ -170,6 +182,11 @@ async fn run_one(name: &str, spec: &BridgeSpec, schemas: Arc<schema::Schemas>, l
         let schema_fault = format!("schema: {}", session.violations.join("; "));
         reason = if status == Status::Fail { format!("{reason}; {schema_fault}") } else { schema_fault };
         status = Status::Fail;
+    }
+    if status == Status::Fail {
+        // Give a dying bridge a moment to finish its traceback.
+        let _ = session.wait_exit(Duration::from_millis(300)).await;
+        reason.push_str(&session.post_mortem());
     }
     (status, reason)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio_util::codec::FramedRead;
 
-use stepwire_sdk::framing::{frame_bytes, LspCodec};
+use stepwire_sdk::framing::{frame_bytes, FrameError, LspCodec};
 use stepwire_sdk::protocol::PROTOCOL_VERSION;
 
 use super::schema::{Kind, Schemas};
@@ -61,7 +61,15 @@ pub struct Session {
     backlog: VecDeque<Value>,
     /// Protocol violations seen in anything the bridge sent.
     pub violations: Vec<String>,
+    /// The method whose answer is awaited, to name it when the bridge hangs.
+    pub waiting_for: Option<String>,
+    /// The bridge's last stderr lines: a traceback usually says more than any check.
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// Stderr lines kept for the report, and the longest line kept whole.
+const STDERR_LINES: usize = 12;
+const STDERR_LINE_BYTES: usize = 400;
 
 impl Session {
     pub fn spawn(spec: &BridgeSpec, schemas: Arc<Schemas>) -> anyhow::Result<Self> {
@@ -80,11 +88,18 @@ impl Session {
         let mut child = cmd.spawn().with_context(|| format!("cannot start `{program}`"))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().context("no stdout")?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(stderr) = child.stderr.take() {
+            let tail = stderr_tail.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     tracing::debug!(target: "bridge", "{line}");
+                    let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+                    if tail.len() == STDERR_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line.chars().take(STDERR_LINE_BYTES).collect());
                 }
             });
         }
@@ -98,6 +113,8 @@ impl Session {
             next_id: 1,
             backlog: VecDeque::new(),
             violations: Vec::new(),
+            waiting_for: None,
+            stderr_tail,
         })
     }
 
@@ -143,7 +160,9 @@ impl Session {
     /// Sends a request and waits for its answer; a result is checked against the method's schema.
     pub async fn request(&mut self, method: &str, params: Option<Value>) -> anyhow::Result<Answer> {
         let id = self.send_request(method, params).await?;
+        self.waiting_for = Some(method.to_string());
         let answer = self.answer_to(&json!(id)).await?;
+        self.waiting_for = None;
         if let (Answer::Result(v), Some(kind)) = (&answer, Schemas::result_kind(method)) {
             if let Err(e) = self.schemas.validate(kind, v) {
                 self.violations.push(format!("`{method}` result: {e}"));
@@ -165,18 +184,26 @@ impl Session {
         if let Some(v) = self.backlog.pop_front() {
             return Ok(Some(v));
         }
-        loop {
-            match self.stdout.next().await {
-                None => return Ok(None),
-                Some(Err(fatal)) => {
-                    self.violations.push(format!("unreadable output: {fatal}"));
-                    return Ok(None);
-                }
-                Some(Ok(Err(bad))) => self.violations.push(format!("bad frame from bridge: {bad}")),
-                Some(Ok(Ok(v))) => {
-                    self.check_message(&v);
-                    return Ok(Some(v));
-                }
+        match self.stdout.next().await {
+            None => Ok(None),
+            Some(Err(fatal)) => {
+                let hint = if matches!(fatal, FrameError::BadHeaderLine(_) | FrameError::MissingContentLength) {
+                    " (stdout carries the protocol: print and log to stderr; a Python bridge calls \
+                     stepwire_bridge.guard_stdio() before importing anything that prints)"
+                } else {
+                    ""
+                };
+                self.violations.push(format!("unreadable output: {fatal}{hint}"));
+                Ok(None)
+            }
+            Some(Ok(Err(bad))) => {
+                // Whatever it was, an answer is lost: waiting on would only end in a timeout.
+                self.violations.push(format!("bad frame from bridge: {bad}"));
+                bail!("the bridge sent a frame that is not JSON-RPC ({bad})");
+            }
+            Some(Ok(Ok(v))) => {
+                self.check_message(&v);
+                Ok(Some(v))
             }
         }
     }
@@ -214,6 +241,21 @@ impl Session {
         let result = self.call("initialize", Some(initialize_params(PROTOCOL_VERSION))).await?;
         self.notify("initialized", Some(json!({}))).await?;
         Ok(result)
+    }
+
+    /// What the report shows besides the verdict when a check fails: the bridge's exit status
+    /// (if it has ended) and its last stderr lines.
+    pub fn post_mortem(&mut self) -> String {
+        let mut out = String::new();
+        if let Ok(Some(status)) = self.child.try_wait() {
+            out.push_str(&format!("; the bridge exited ({status})"));
+        }
+        let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+        if !tail.is_empty() {
+            out.push_str("; its last stderr lines:\n    ");
+            out.push_str(&tail.iter().cloned().collect::<Vec<_>>().join("\n    "));
+        }
+        out
     }
 
     /// Waits for the process to exit.
