@@ -341,6 +341,12 @@ class Server:
                 return
             try:
                 self._run_call(call)
+            except (SystemExit, KeyboardInterrupt) as e:
+                # The environment asked to end the process: answer, then end it as asked.
+                code = _exit_code(e)
+                logger.error("%s: the environment raised %s; the bridge exits with code %d", call.method, type(e).__name__, code)
+                self._send_error(call.id, E.ENVIRONMENT_CRASHED, f"the environment ended the bridge ({type(e).__name__}: {e}); exit code {code}")
+                os._exit(code)  # a worker thread's sys.exit would end only the thread; the answer is flushed
             except BaseException as e:  # never let the worker die, nor leave the request unanswered
                 logger.error("bridge bug while answering %s:\n%s", call.method, traceback.format_exc())
                 self._send_error(call.id, E.INTERNAL_ERROR, f"bridge bug: {type(e).__name__}: {e}")
@@ -668,6 +674,16 @@ def progress(title: str, message: Optional[str] = None) -> Iterator[Optional[_Pr
 
 
 _guarded: Optional[Tuple[BinaryIO, BinaryIO]] = None
+
+
+def _exit_code(e: BaseException) -> int:
+    """The process exit code `sys.exit(x)` (or Ctrl-C) asks for."""
+    if isinstance(e, KeyboardInterrupt):
+        return 130
+    code = getattr(e, "code", None)
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
 
 
 def guard_stdio() -> Tuple[BinaryIO, BinaryIO]:

@@ -1,5 +1,6 @@
 """The env/* methods: result shapes, SDK-enforced rules, params checking, author errors."""
-from conftest import req
+import pytest
+from conftest import TEST_ENV, req
 
 
 def test_tasks(garden):
@@ -198,3 +199,15 @@ def test_no_notifications_when_the_client_did_not_ask(spawn):
 def test_large_observation(testenv):
     testenv.result(1, "env/reset", {"task": "count"})
     assert len(testenv.result(2, "env/step", {"action": "big:1000000"})["observation"]["text"]) == 1_000_000
+
+
+@pytest.mark.parametrize("action, code", [("exit:3", 3), ("exit:0", 0), ("interrupt", 130)])
+def test_an_environment_that_ends_the_process_is_answered_then_exits(spawn, action, code):
+    # sys.exit() or Ctrl-C inside a handler: the request gets an answer, then the process ends
+    # with the code asked for (a worker thread's own exit would leave the client waiting).
+    b = spawn(TEST_ENV)
+    b.initialize()
+    b.result(1, "env/reset", {"task": "count"})
+    err = b.error(2, "env/step", {"action": action}, code=-31002)
+    assert "ended the bridge" in err["message"] and f"exit code {code}" in err["message"]
+    assert b.wait() == code

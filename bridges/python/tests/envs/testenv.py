@@ -49,6 +49,10 @@ class TestEnv(sw.Environment):
                 time.sleep(0.01)
         elif verb == "boom":
             raise RuntimeError("kaboom")
+        elif verb == "exit":  # an environment that ends the process itself
+            sys.exit(int(arg))
+        elif verb == "interrupt":
+            raise KeyboardInterrupt
         elif verb == "crash":
             raise sw.EnvironmentCrashed("engine died")
         elif verb == "invalid":
