@@ -32,14 +32,15 @@ async fn broken_bridge_fails_with_reasons() {
     }
 }
 
-fn fixture(name: &str) -> Vec<String> {
-    vec!["python3".into(), format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))]
+fn fixture(name: &str, args: &[&str]) -> Vec<String> {
+    let script = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    [vec!["python3".to_string(), script], args.iter().map(|a| a.to_string()).collect()].concat()
 }
 
 #[tokio::test]
 async fn a_bridge_answering_garbage_gets_its_verdict_in_seconds() {
     let started = std::time::Instant::now();
-    let report = run(&args(fixture("garbage_bridge.py"), 30)).await.unwrap();
+    let report = run(&args(fixture("broken_bridge.py", &["garbage"]), 30)).await.unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
     assert!(!report.passed);
     let init = report.checks.iter().find(|c| c.name == "initialize").unwrap();
@@ -50,7 +51,7 @@ async fn a_bridge_answering_garbage_gets_its_verdict_in_seconds() {
 
 #[tokio::test]
 async fn a_bridge_that_dies_shows_its_traceback_and_the_stray_print() {
-    let report = run(&args(fixture("import_error_bridge.py"), 30)).await.unwrap();
+    let report = run(&args(fixture("import_error_bridge.py", &[]), 30)).await.unwrap();
     let init = report.checks.iter().find(|c| c.name == "initialize").unwrap();
     assert_eq!(init.status, Status::Fail);
     for expected in ["exit status: 1", "ImportError: no module named 'scienceworld'", "guard_stdio()"] {
