@@ -24,6 +24,13 @@ fn llama() -> Arc<OnnxPolicy> {
     OnnxPolicy::load(models_dir().join("tiny-llama"), LoadOptions::default()).unwrap()
 }
 
+/// Allowed to generate 600 tokens (over the default limit): long enough to cancel midway.
+fn llama_long() -> Arc<OnnxPolicy> {
+    init_logs();
+    let limits = stepwire_onnx::Limits { max_new_tokens: 600, ..Default::default() };
+    OnnxPolicy::load(models_dir().join("tiny-llama"), LoadOptions { limits, ..LoadOptions::default() }).unwrap()
+}
+
 fn act_params(obs: &str, actions: Option<Vec<String>>, sampling: Option<Sampling>) -> ActParams {
     ActParams {
         subtask: "take the apple".into(),
@@ -231,7 +238,7 @@ fn sampling_with_a_seed_repeats() {
 
 #[test]
 fn cancel_stops_generation_promptly() {
-    let policy = llama();
+    let policy = llama_long();
     let long = GenerateRequest {
         max_new_tokens: Some(600),
         stop: Some(vec![]),
@@ -314,7 +321,7 @@ async fn roles_fill_templates_and_report_usage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_future_cancels_the_request() {
-    let policy = llama();
+    let policy = llama_long();
     let req = GenerateRequest {
         max_new_tokens: Some(600),
         stop: Some(vec![]),
