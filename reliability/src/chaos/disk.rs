@@ -125,7 +125,10 @@ async fn strays(spec: &RunSpec) -> Vec<String> {
 
 fn verdict(problems: Vec<String>, peak_kib: u64) -> Result<String, String> {
     if problems.is_empty() {
-        Ok(format!("stopped cleanly (peak RSS {} MiB)", peak_kib / 1024))
+        Ok(match peak_kib {
+            0 => "stopped cleanly, before its memory was first sampled (50 ms)".to_string(),
+            kib => format!("stopped cleanly (peak RSS {} MiB)", kib.div_ceil(1024)),
+        })
     } else {
         Err(problems.join("; "))
     }

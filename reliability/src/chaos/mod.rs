@@ -14,7 +14,6 @@ pub mod wrapper;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -210,7 +209,7 @@ struct Session {
     /// Processes this harness stopped that may still be stopped (if the runner is killed first).
     stopped: Vec<u32>,
     /// Every summary id seen so far: none may disappear.
-    seen: Arc<Mutex<BTreeSet<String>>>,
+    seen: BTreeSet<String>,
 }
 
 impl Session {
@@ -231,7 +230,7 @@ impl Session {
             next_fault: 0,
             faulted: BTreeSet::new(),
             stopped: Vec::new(),
-            seen: Arc::default(),
+            seen: BTreeSet::new(),
         }
     }
 
@@ -239,6 +238,13 @@ impl Session {
         let mut attempt = 0;
         while self.report.runner_kills < self.args.runner_kills {
             attempt += 1;
+            // Runs that keep ending on their own (failing) would never be killed: give up.
+            anyhow::ensure!(
+                attempt <= 2 * self.args.runner_kills + 10,
+                "{} runs ended before their kill: {:?}",
+                self.report.runs_ended_early.len(),
+                self.report.runs_ended_early
+            );
             let kills_left = self.args.runner_kills - self.report.runner_kills;
             let quota = self.faults_left.div_ceil(kills_left);
             if !self.killed_run(attempt, quota).await? {
@@ -300,13 +306,12 @@ impl Session {
     /// Checks a reading of the recording against every summary seen before: nothing may go.
     fn remember(&mut self, contents: &recording::Contents) {
         let now: BTreeSet<String> = contents.summaries.iter().cloned().collect();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        for id in seen.difference(&now) {
+        for id in self.seen.difference(&now) {
             if !self.report.episodes_lost.contains(id) {
                 self.report.episodes_lost.push(id.clone());
             }
         }
-        seen.extend(now);
+        self.seen.extend(now);
         for d in contents.duplicates() {
             if !self.report.episodes_recorded_twice.contains(&d) {
                 self.report.episodes_recorded_twice.push(d);
@@ -434,7 +439,8 @@ fn criteria(r: &ChaosReport) -> Criteria {
         r.runner_kills == r.runner_kills_planned,
         format!("{} of {}", r.runner_kills, r.runner_kills_planned),
     );
-    c.check("the final resume completed", r.final_exit == Some(0), format!("exit {:?}", r.final_exit));
+    let exit = r.final_exit.map_or_else(|| "no exit status".to_string(), |c| format!("exit {c}"));
+    c.check("the final resume completed", r.final_exit == Some(0), exit);
     c.check(
         "0 finished episodes lost",
         r.episodes_lost.is_empty() && r.planned_episodes > 0 && r.recorded_episodes >= r.planned_episodes,

@@ -59,20 +59,18 @@ pub async fn soak(args: &SoakArgs, tally: Arc<Tally>) -> anyhow::Result<TargetOu
     // The host is done: shutdown, exit, and the server must end with 0.
     let mut criteria = Criteria::default();
     let shutdown = peer.call(messages::shutdown, None).await;
+    let answered_null = matches!(shutdown, Ok(Answer::Result(Value::Null)));
     criteria.check(
         "shutdown answered null",
-        matches!(shutdown, Ok(Answer::Result(Value::Null))),
-        format!("{shutdown:?}"),
+        answered_null,
+        if answered_null { "null".to_string() } else { format!("{shutdown:?}") },
     );
     let _ = peer.notify(messages::notification("exit", Value::Null)).await;
     let pid = server.pid;
     let panics = server.panic_lines();
     let status = server.stop(None).await;
-    criteria.check(
-        "exit 0 after shutdown and exit",
-        status.is_some_and(|s| s.code() == Some(0)),
-        format!("{status:?}"),
-    );
+    let exit = status.map_or_else(|| "killed after 10 s".to_string(), |s| s.to_string());
+    criteria.check("exit 0 after shutdown and exit", status.is_some_and(|s| s.code() == Some(0)), exit);
     criteria.check("no panic", panics == 0, format!("{panics} panic lines on the server's stderr"));
     let notes = BTreeMap::from([("serverExit".to_string(), json!(status.map(|s| s.to_string())))]);
     Ok(TargetOutcome { pid, measured, criteria, notes })

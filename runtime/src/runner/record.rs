@@ -119,7 +119,7 @@ impl Recording {
     }
 
     /// Appends one episode's lines as one write, then flushes and fsyncs. When that fails (a full
-    /// disk), the part of the episode that reached the file is cut again, so the file still ends
+    /// disk), the part of the episode that reached the file is cut off, so the file still ends
     /// with a whole episode.
     pub fn write_episode(&mut self, mut lines: Vec<RecordLine>) -> anyhow::Result<()> {
         let mut buf = Vec::with_capacity(lines.len() * 512);
