@@ -54,8 +54,8 @@ impl Target {
 /// SIGKILLed mid-episode.
 ///
 /// Pass criteria: 0 unexpected answers; RSS at the end within 5 % of RSS at the end of warm-up
-/// (the first 20 % of the duration, at least 5 s; each the median of the samples of the last
-/// seconds before that point); open descriptors and threads 2 s after the sessions end no more
+/// (the first 20 % of the duration, at least 5 s; each the median of the samples of the 5 s
+/// before that point, the first second of the load left out); open descriptors and threads 2 s after the sessions end no more
 /// than before they started; for bridge, no bridge process left. Progress goes to stderr, the
 /// report to stdout; the exit status is 1 when a criterion fails.
 #[derive(Debug, Clone, clap::Parser)]
@@ -92,6 +92,8 @@ pub struct SoakArgs {
 
 /// Largest accepted growth of RSS from the end of warm-up to the end, in percent.
 pub const RSS_GROWTH_LIMIT_PCT: f64 = 5.0;
+/// Seconds of samples whose median is "the RSS" at the end of warm-up and at the end.
+pub const RSS_WINDOW_S: f64 = 5.0;
 /// How long after the sessions end descriptors and threads are counted again.
 pub const SETTLE: Duration = Duration::from_secs(2);
 /// How long the report goes on watching for descriptors and threads to come back, when they
@@ -167,8 +169,9 @@ where
     let back_after_s = back_to_start(pid, before, load_end_s, &sampler).await;
     let samples = sampler.stop();
     let warmup_end_s = load_started + warmup(duration).as_secs_f64();
-    // The median of the last seconds before each point, so one allocator hiccup is no trend.
-    let window = (warmup(duration).as_secs_f64() / 2.0).min(5.0);
+    // The median of the 5 s before each point, so a momentary peak is no trend; never the
+    // first second of the load, which still shows the idle process.
+    let window = RSS_WINDOW_S.min(warmup_end_s - load_started - 1.0).max(1.0);
     let warm_kib = rss_around(&samples, warmup_end_s, window).unwrap_or(before.rss_kib);
     let end_kib = rss_around(&samples, load_end_s, window).unwrap_or(warm_kib);
     let during: Vec<u64> =
