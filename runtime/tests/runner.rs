@@ -700,3 +700,109 @@ fn sigkill_loses_no_finished_episode() {
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 30);
     proxy.assert_no_strays();
 }
+
+/// A run whose recording cannot be written must stop with an error: exit 1, an `error:` line
+/// that says why, no panic, no bridge left behind.
+fn assert_stopped_cleanly(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(error.contains(needle), "{error}");
+}
+
+/// `stepwire run` with a deadline: a run that hangs (or reads forever) is killed and fails.
+fn stepwire_within(dir: &Path, args: &[&str], limit: Duration) -> Output {
+    let child = Command::new(STEPWIRE)
+        .args(["run", "--json", "--quiet"])
+        .args(args)
+        .current_dir(dir)
+        .env("STEPWIRE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_with_deadline(child, limit)
+}
+
+#[test]
+fn recording_to_a_full_disk_stops_the_run_cleanly() {
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    let out = stepwire_within(
+        dir.path(),
+        &["--env", "lockbox", "--per-task", "2", "--record", "/dev/full"],
+        Duration::from_secs(60),
+    );
+    assert_stopped_cleanly(&out, "No space left on device");
+}
+
+#[test]
+fn resume_refuses_what_is_not_a_regular_file_at_once() {
+    // /dev/full reads as endless zeros: scanning it for episodes grew without bound.
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    let out = stepwire_within(
+        dir.path(),
+        &["--env", "lockbox", "--per-task", "2", "--record", "/dev/full", "--resume"],
+        Duration::from_secs(20),
+    );
+    assert_stopped_cleanly(&out, "not a regular file");
+}
+
+#[test]
+fn a_recording_under_a_regular_file_is_refused_with_a_clear_error() {
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain"), "a file, not a directory\n").unwrap();
+    for resume in [false, true] {
+        let mut args = vec!["--env", "lockbox", "--per-task", "1", "--record", "plain/rec.jsonl"];
+        if resume {
+            args.push("--resume");
+        }
+        let out = stepwire_within(dir.path(), &args, Duration::from_secs(60));
+        assert_stopped_cleanly(&out, "plain is not a directory");
+    }
+    assert_eq!(std::fs::read_to_string(dir.path().join("plain")).unwrap(), "a file, not a directory\n");
+}
+
+#[test]
+fn a_recording_that_fills_up_keeps_whole_episodes_and_resumes_later() {
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    let seed = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "2", "--record", "rec.jsonl"]);
+    assert_ok(&seed);
+    let seeded = std::fs::read(dir.path().join("rec.jsonl")).unwrap();
+    // Room for a few more episodes of the bigger plan, not all: a file-size limit (SIGXFSZ
+    // ignored, so the write fails with EFBIG) stands in for a disk that fills up.
+    let blocks = (seeded.len() + 16 * 1024) / 512;
+    let out = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f \"$BLOCKS\" && exec \"$0\" \"$@\""])
+        .arg(STEPWIRE)
+        .args(["run", "--json", "--quiet", "--env", "lockbox", "--per-task", "10", "--record", "rec.jsonl", "--resume"])
+        .env("BLOCKS", blocks.to_string())
+        .env("STEPWIRE_LOG", "warn")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_stopped_cleanly(&out, "File too large");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--resume"), "the error says how to go on: {stderr}");
+    let kept = std::fs::read(dir.path().join("rec.jsonl")).unwrap();
+    assert!(kept.starts_with(&seeded), "an episode recorded before was changed");
+    // Whole episodes only: the episode that did not fit is not left half written.
+    let rec = lines(&dir.path().join("rec.jsonl"));
+    assert_whole_episodes(&rec);
+    let before = summaries(&rec).len();
+    assert!((4..20).contains(&before), "{before} episodes");
+
+    let out = stepwire(dir.path(), &["--env", "lockbox", "--per-task", "10", "--record", "rec.jsonl", "--resume"]);
+    assert_ok(&out);
+    assert_eq!(json_of(&out)["resumed"].as_u64(), Some(before as u64));
+    let rec = lines(&dir.path().join("rec.jsonl"));
+    validate_all(&rec);
+    assert_whole_episodes(&rec);
+    let ids: Vec<String> = summaries(&rec).iter().map(|l| episode_id(l)).collect();
+    assert_eq!(ids.len(), 20);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 20);
+}

@@ -240,7 +240,9 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
                 None => break,
                 Some(WorkerEvent::Finished { index, summary, lines }) => {
                     done += 1;
-                    if let Some(rec) = recording.as_mut() {
+                    // After a failed write nothing more is written: the file keeps whole
+                    // episodes, and those finished since are played again by --resume.
+                    if let Some(rec) = recording.as_mut().filter(|_| write_error.is_none()) {
                         if let Err(e) = rec.write_episode(lines) {
                             // A recording that cannot be written is fatal: stop, keep what is there.
                             tracing::error!("{e:#}");

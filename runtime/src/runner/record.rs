@@ -32,6 +32,7 @@ pub const DEFAULT_MAX_OBSERVATION_BYTES: usize = 64 * 1024;
 impl Recording {
     /// Creates the file (and its directory). Fails if it exists and is not empty, unless `overwrite`.
     pub fn create(path: &Path, overwrite: bool) -> anyhow::Result<Self> {
+        refuse_file_as_directory(path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -56,6 +57,17 @@ impl Recording {
     pub fn resume(path: &Path) -> anyhow::Result<(Self, Existing)> {
         if !path.exists() {
             return Ok((Self::create(path, false)?, Existing::default()));
+        }
+        // A device or a pipe is no recording to continue (and /dev/full or /dev/zero read as
+        // endless zeros: scanning one would never end).
+        let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if !meta.is_file() {
+            anyhow::bail!(
+                "{} is not a regular file ({}); --resume continues a recording file written by \
+                 `stepwire run --record`",
+                path.display(),
+                file_kind(&meta)
+            );
         }
         let existing = {
             let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -106,7 +118,9 @@ impl Recording {
         self
     }
 
-    /// Appends one episode's lines as one write, then flushes and fsyncs.
+    /// Appends one episode's lines as one write, then flushes and fsyncs. When that fails (a full
+    /// disk), the part of the episode that reached the file is cut off, so the file still ends
+    /// with a whole episode.
     pub fn write_episode(&mut self, mut lines: Vec<RecordLine>) -> anyhow::Result<()> {
         let mut buf = Vec::with_capacity(lines.len() * 512);
         let mut cut = 0;
@@ -115,9 +129,22 @@ impl Recording {
             serde_json::to_writer(&mut buf, line)?;
             buf.push(b'\n');
         }
-        self.file.write_all(&buf).with_context(|| format!("writing {}", self.path.display()))?;
-        self.file.flush()?;
-        self.file.sync_data().with_context(|| format!("syncing {}", self.path.display()))?;
+        // Only a regular file can be cut back (not /dev/full, a pipe or a terminal).
+        let whole_until = self.file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        let written = self.file.write_all(&buf).and_then(|()| self.file.flush()).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let kept = match whole_until {
+                Some(len) => match self.file.set_len(len).and_then(|()| self.file.sync_data()) {
+                    Ok(()) => "it ends with the last whole episode",
+                    Err(_) => "its last episode may be torn; --resume cuts it",
+                },
+                None => "nothing more was recorded",
+            };
+            return Err(anyhow::Error::new(e).context(format!(
+                "writing {} ({kept}; make room and continue it with --resume)",
+                self.path.display()
+            )));
+        }
         if cut > 0 {
             tracing::warn!(
                 bytes = cut,
@@ -127,6 +154,41 @@ impl Recording {
         }
         Ok(())
     }
+}
+
+/// A path whose directory is a file cannot be created by anyone: say so plainly (creating the
+/// directory would only report "File exists").
+fn refuse_file_as_directory(path: &Path) -> anyhow::Result<()> {
+    for dir in path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => anyhow::bail!("cannot record to {}: {} is not a directory", path.display(), dir.display()),
+            Err(_) => continue, // missing (created below) or itself under a file: look further up
+        }
+    }
+    Ok(())
+}
+
+/// What kind of file a path is, for error messages.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        } else if t.is_block_device() {
+            return "a block device";
+        } else if t.is_fifo() {
+            return "a named pipe";
+        } else if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
 }
 
 /// Cuts every observation text and part of `line` to `max` bytes, marking each cut; returns the
