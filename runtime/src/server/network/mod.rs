@@ -251,3 +251,87 @@ fn with_close(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use stepwire_sdk::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
+    use stepwire_sdk::protocol::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// An agent whose `act` runs until it is cancelled, and says so.
+    #[derive(Default)]
+    struct UntilCancelled {
+        started: Notify,
+        cancelled: Arc<AtomicBool>,
+    }
+
+    #[async_trait]
+    impl HighLevelPolicy for UntilCancelled {
+        async fn plan(&self, _: &PlanParams, _: &CancellationToken) -> Result<PlanResult, PolicyError> {
+            Err(PolicyError::Failed("unused".into()))
+        }
+    }
+    #[async_trait]
+    impl LowLevelPolicy for UntilCancelled {
+        async fn act(&self, _: &ActParams, cancel: &CancellationToken) -> Result<ActResult, PolicyError> {
+            // Watched from outside: a dropped call is never polled again, its token still fires.
+            let (token, seen) = (cancel.clone(), self.cancelled.clone());
+            tokio::spawn(async move {
+                token.cancelled().await;
+                seen.store(true, Ordering::SeqCst);
+            });
+            self.started.notify_one();
+            std::future::pending::<()>().await;
+            Err(PolicyError::Cancelled)
+        }
+    }
+    #[async_trait]
+    impl ProgressPolicy for UntilCancelled {
+        async fn update(
+            &self,
+            _: &ProgressUpdateParams,
+            _: &CancellationToken,
+        ) -> Result<ProgressUpdateResult, PolicyError> {
+            Err(PolicyError::Failed("unused".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_http_client_that_goes_away_cancels_its_call() {
+        let agent = Arc::new(UntilCancelled::default());
+        let service = AgentService::new(agent.clone(), AgentCapabilities::default());
+        let options = NetworkOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            bearer_token: None,
+            allowed_hosts: vec![],
+            allowed_origins: vec![],
+            max_connections: 4,
+            connection: ConnectionLimits {
+                max_message_bytes: 1 << 20,
+                max_in_flight: 4,
+                idle_timeout: Duration::from_secs(60),
+            },
+            header_timeout: Duration::from_secs(10),
+        };
+        let (addr, handle) = start(service, options).await.unwrap();
+        let body =
+            r#"{"jsonrpc":"2.0","id":1,"method":"agent/act","params":{"subtask":"s","observation":{"text":"t"}}}"#;
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), agent.started.notified()).await.expect("the call started");
+        drop(tcp);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !agent.cancelled.load(Ordering::SeqCst) {
+            assert!(tokio::time::Instant::now() < deadline, "the call ran on after its client went away");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle.stop();
+    }
+}
