@@ -5,3 +5,5 @@
 pub mod network;
 pub mod service;
 pub mod stdio;
+#[cfg(test)]
+mod test_agent;

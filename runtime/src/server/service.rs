@@ -142,52 +142,18 @@ impl stepwire_sdk::lifecycle::Service for Session {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
-    use async_trait::async_trait;
     use stepwire_sdk::lifecycle::Service;
-    use stepwire_sdk::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
     use stepwire_sdk::rpc::{Connection, ConnectionOptions, RequestContext};
     use stepwire_sdk::transport::Transport;
-    use tokio::sync::Notify;
 
     use super::*;
-
-    /// An agent whose `act` waits until released.
-    #[derive(Default)]
-    struct Held {
-        release: Notify,
-        started: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl HighLevelPolicy for Held {
-        async fn plan(&self, _: &PlanParams, _: &CancellationToken) -> Result<PlanResult, PolicyError> {
-            Err(PolicyError::Failed("unused".into()))
-        }
-    }
-    #[async_trait]
-    impl LowLevelPolicy for Held {
-        async fn act(&self, _: &ActParams, _: &CancellationToken) -> Result<ActResult, PolicyError> {
-            self.started.fetch_add(1, Ordering::SeqCst);
-            self.release.notified().await;
-            Ok(ActResult { action: "look".into(), subtask_done: false, usage: Default::default() })
-        }
-    }
-    #[async_trait]
-    impl ProgressPolicy for Held {
-        async fn update(
-            &self,
-            _: &ProgressUpdateParams,
-            _: &CancellationToken,
-        ) -> Result<ProgressUpdateResult, PolicyError> {
-            Err(PolicyError::Failed("unused".into()))
-        }
-    }
+    use crate::server::test_agent::HeldAgent;
 
     #[tokio::test]
     async fn a_session_runs_at_most_max_in_flight_requests() {
-        let agent = Arc::new(Held::default());
+        let agent = Arc::new(HeldAgent::default());
         let service = AgentService::new(agent.clone(), AgentCapabilities::default());
         let session = Session::new(service, 2);
         let (a, _b) = Transport::pair();

@@ -254,58 +254,17 @@ fn with_close(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
 
-    use async_trait::async_trait;
-    use stepwire_sdk::policy::{HighLevelPolicy, LowLevelPolicy, PolicyError, ProgressPolicy};
-    use stepwire_sdk::protocol::*;
     use tokio::io::AsyncWriteExt;
-    use tokio::sync::Notify;
 
     use super::*;
-
-    /// An agent whose `act` runs until it is cancelled, and says so.
-    #[derive(Default)]
-    struct UntilCancelled {
-        started: Notify,
-        cancelled: Arc<AtomicBool>,
-    }
-
-    #[async_trait]
-    impl HighLevelPolicy for UntilCancelled {
-        async fn plan(&self, _: &PlanParams, _: &CancellationToken) -> Result<PlanResult, PolicyError> {
-            Err(PolicyError::Failed("unused".into()))
-        }
-    }
-    #[async_trait]
-    impl LowLevelPolicy for UntilCancelled {
-        async fn act(&self, _: &ActParams, cancel: &CancellationToken) -> Result<ActResult, PolicyError> {
-            // Watched from outside: a dropped call is never polled again, its token still fires.
-            let (token, seen) = (cancel.clone(), self.cancelled.clone());
-            tokio::spawn(async move {
-                token.cancelled().await;
-                seen.store(true, Ordering::SeqCst);
-            });
-            self.started.notify_one();
-            std::future::pending::<()>().await;
-            Err(PolicyError::Cancelled)
-        }
-    }
-    #[async_trait]
-    impl ProgressPolicy for UntilCancelled {
-        async fn update(
-            &self,
-            _: &ProgressUpdateParams,
-            _: &CancellationToken,
-        ) -> Result<ProgressUpdateResult, PolicyError> {
-            Err(PolicyError::Failed("unused".into()))
-        }
-    }
+    use crate::server::test_agent::HeldAgent;
 
     #[tokio::test]
     async fn an_http_client_that_goes_away_cancels_its_call() {
-        let agent = Arc::new(UntilCancelled::default());
-        let service = AgentService::new(agent.clone(), AgentCapabilities::default());
+        let agent = Arc::new(HeldAgent::default());
+        let service = AgentService::new(agent.clone(), stepwire_sdk::protocol::AgentCapabilities::default());
         let options = NetworkOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             bearer_token: None,
@@ -325,7 +284,7 @@ mod tests {
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         let request = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         tcp.write_all(request.as_bytes()).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(10), agent.started.notified()).await.expect("the call started");
+        tokio::time::timeout(Duration::from_secs(10), agent.started_signal.notified()).await.expect("the call started");
         drop(tcp);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !agent.cancelled.load(Ordering::SeqCst) {
