@@ -47,3 +47,28 @@ impl Criteria {
         }
     }
 }
+
+/// A harness's report: printed as text or JSON, and judged by its criteria.
+pub trait Report: serde::Serialize {
+    fn text(&self) -> String;
+    fn criteria(&self) -> &Criteria;
+}
+
+/// Prints the report (or the error that stopped the run) and gives the exit status: the
+/// criteria's, or 2 when the harness itself could not run.
+pub fn finish<R: Report>(outcome: anyhow::Result<R>, json: bool) -> ExitCode {
+    match outcome {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("the report serialises"));
+            } else {
+                print!("{}", report.text());
+            }
+            report.criteria().exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -19,18 +19,5 @@ async fn main() -> ExitCode {
     stepwire_reliability::logging::init();
     let args = ChaosArgs::parse();
     let json = args.json;
-    match chaos::run(args).await {
-        Ok(report) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("the report serialises"));
-            } else {
-                print!("{}", report.text());
-            }
-            report.criteria.exit_code()
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    stepwire_reliability::verdict::finish(chaos::run(args).await, json)
 }

@@ -480,7 +480,7 @@ fn criteria(r: &ChaosReport) -> Criteria {
 }
 
 impl ChaosReport {
-    pub fn text(&self) -> String {
+    fn text_report(&self) -> String {
         let mut s = format!("chaos: wall {:.1} s\n", self.wall_s);
         s.push_str(&format!("bridge faults: {:?} of {} planned\n", self.bridge_faults, self.bridge_faults_planned));
         for (fault, times) in &self.bridge_gone_after_s {
@@ -525,5 +525,15 @@ impl ChaosReport {
         s.push_str("criteria:\n");
         s.push_str(&self.criteria.lines());
         s
+    }
+}
+
+impl crate::verdict::Report for ChaosReport {
+    fn text(&self) -> String {
+        self.text_report()
+    }
+
+    fn criteria(&self) -> &Criteria {
+        &self.criteria
     }
 }

@@ -271,7 +271,7 @@ fn report(args: &SoakArgs, wall: Duration, tally: &Tally, outcome: TargetOutcome
 
 impl SoakReport {
     /// The human-readable report.
-    pub fn text(&self) -> String {
+    fn text_report(&self) -> String {
         let mut s = format!(
             "soak {}: {} sessions for {} s (wall {:.1} s){}, measured pid {}\n",
             self.target.name(),
@@ -329,5 +329,15 @@ impl SoakReport {
         s.push_str("criteria:\n");
         s.push_str(&self.criteria.lines());
         s
+    }
+}
+
+impl crate::verdict::Report for SoakReport {
+    fn text(&self) -> String {
+        self.text_report()
+    }
+
+    fn criteria(&self) -> &Criteria {
+        &self.criteria
     }
 }
