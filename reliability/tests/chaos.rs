@@ -1,30 +1,17 @@
 //! The chaos driver's short version for CI: 5 bridge faults and 3 runner kills during real
 //! `stepwire run` sessions, then the unwritable recordings. The full run is in RELIABILITY.md.
 
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use common::run_harness;
+
+mod common;
 
 #[test]
 fn five_bridge_faults_and_three_runner_kills_lose_nothing() {
-    let stepwire = stepwire_tests::binary("stepwire-runtime", "stepwire");
-    let bridge = stepwire_tests::lockbox_bridge();
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_chaos"))
-        .args(["--bridge-faults", "5", "--runner-kills", "3", "--json"])
-        .arg("--stepwire")
-        .arg(&stepwire)
-        .arg("--bridge")
-        .arg(&bridge)
-        .env("STEPWIRE_LOG", "warn")
-        .output()
-        .expect("chaos runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let r: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON report ({e}); status {:?}\n{stderr}", out.status));
-    let failed: Vec<&Value> = r["criteria"].as_array().unwrap().iter().filter(|c| c["passed"] != true).collect();
-    assert!(failed.is_empty() && out.status.success(), "failed criteria: {failed:#?}\n{stderr}");
+    let r = run_harness(Path::new(env!("CARGO_BIN_EXE_chaos")), &["--bridge-faults", "5", "--runner-kills", "3"]);
 
     let faults: u64 = r["bridgeFaults"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(faults, 5);

@@ -1,11 +1,14 @@
 //! The soak's short version for CI: each target for 30 s with 8 sessions, against the real
 //! binaries of this build. The full runs and their figures are in RELIABILITY.md.
 
-use std::process::Command;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::run_harness;
 use serde_json::Value;
+
+mod common;
 
 /// One soak at a time: they share two cores, and each measures its target's resources.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -13,23 +16,11 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Runs `soak --target <target>` for 30 s and returns its JSON report, failing on any criterion.
 fn soak(target: &str) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let stepwire = stepwire_tests::binary("stepwire-runtime", "stepwire");
-    let bridge = stepwire_tests::lockbox_bridge();
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_soak"))
-        .args(["--target", target, "--duration", "30", "--sessions", "8", "--json"])
-        .arg("--stepwire")
-        .arg(&stepwire)
-        .arg("--bridge")
-        .arg(&bridge)
-        .env("STEPWIRE_LOG", "warn")
-        .output()
-        .expect("soak runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON report ({e}); status {:?}\n{stderr}", out.status));
-    let failed: Vec<&Value> = report["criteria"].as_array().unwrap().iter().filter(|c| c["passed"] != true).collect();
-    assert!(failed.is_empty() && out.status.success(), "failed criteria: {failed:#?}\n{stderr}");
+    let report = run_harness(
+        Path::new(env!("CARGO_BIN_EXE_soak")),
+        &["--target", target, "--duration", "30", "--sessions", "8"],
+    );
     assert_eq!(report["unexpected"], 0);
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     report
