@@ -40,6 +40,18 @@ def clean(text: str) -> str:
     return PROMPT.sub("", text).strip()
 
 
+BANNER_LINE = re.compile(r"^[\s_|\\/$<>()-]*$")  # a line of the ASCII-art logo, or blank
+
+
+def clean_intro(text: str) -> str:
+    """The first observation without TextWorld's ASCII-art logo: about 800 tokens of noise that
+    would crowd a small policy's context out of the objective and the room."""
+    lines = clean(text).split("\n")
+    while lines and BANNER_LINE.match(lines[0]):
+        lines.pop(0)
+    return "\n".join(lines).strip()
+
+
 # -- the expert's subtasks -----------------------------------------------------------------------
 DIRECTIONS = ("north", "south", "east", "west")
 _GO = re.compile(r"^go (north|south|east|west)$")
@@ -214,7 +226,7 @@ class TextWorld(sw.Environment):
         self._exits = _exits(st.get("facts"))
         self._seg, self._seg_names, self._seg_i = [], [], 0
         self._max_score = float(st["max_score"]) if st.get("max_score") is not None else None
-        return sw.Reset(clean(st["feedback"]), st.get("objective") or "", max_score=self._max_score,
+        return sw.Reset(clean_intro(st["feedback"]), st.get("objective") or "", max_score=self._max_score,
                         meta={"game": path})
 
     def step(self, action: str) -> sw.Step:

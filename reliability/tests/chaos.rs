@@ -2,7 +2,6 @@
 //! `stepwire run` sessions, then the unwritable recordings. The full run is in RELIABILITY.md.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use common::run_harness;
 
@@ -10,7 +9,6 @@ mod common;
 
 #[test]
 fn five_bridge_faults_and_three_runner_kills_lose_nothing() {
-    let started = Instant::now();
     let r = run_harness(Path::new(env!("CARGO_BIN_EXE_chaos")), &["--bridge-faults", "5", "--runner-kills", "3"]);
 
     let faults: u64 = r["bridgeFaults"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
@@ -25,5 +23,4 @@ fn five_bridge_faults_and_three_runner_kills_lose_nothing() {
     assert!(r["plannedEpisodes"].as_u64().unwrap() > 0);
     assert_eq!(r["plannedEpisodes"], r["recordedEpisodes"]);
     assert_eq!(r["disk"].as_array().unwrap().len(), 5);
-    assert!(started.elapsed() < Duration::from_secs(90), "took {:?}", started.elapsed());
 }

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use common::run_harness;
 use serde_json::Value;
@@ -16,13 +15,11 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Runs `soak --target <target>` for 30 s and returns its JSON report, failing on any criterion.
 fn soak(target: &str) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let started = Instant::now();
     let report = run_harness(
         Path::new(env!("CARGO_BIN_EXE_soak")),
         &["--target", target, "--duration", "30", "--sessions", "8"],
     );
     assert_eq!(report["unexpected"], 0);
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     report
 }
 

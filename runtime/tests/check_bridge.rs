@@ -39,9 +39,12 @@ fn fixture(name: &str, args: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn a_bridge_answering_garbage_gets_its_verdict_in_seconds() {
+    // Under one call timeout in all: no check waited for an answer from a bridge whose output
+    // had already broken the protocol (uncontended it takes about 6 s; it used to take 6 min).
+    let timeout_s = 30;
     let started = std::time::Instant::now();
-    let report = run(&args(fixture("broken_bridge.py", &["garbage"]), 30)).await.unwrap();
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    let report = run(&args(fixture("broken_bridge.py", &["garbage"]), timeout_s)).await.unwrap();
+    assert!(started.elapsed().as_secs() < timeout_s, "{:?}", started.elapsed());
     assert!(!report.passed);
     let init = report.checks.iter().find(|c| c.name == "initialize").unwrap();
     assert!(init.reason.contains("not JSON-RPC"), "{}", report.table());

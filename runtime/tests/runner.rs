@@ -513,6 +513,15 @@ fn a_crashing_bridge_fails_its_episode_and_the_run_goes_on() {
     assert_whole_episodes(&rec);
     let eps = summaries(&rec);
     assert_eq!(eps.len(), 6);
+
+    // --max-failed turns failed episodes into a failing exit status (CI gates on it).
+    for (max, code) in [("0", 2), ("1", 0)] {
+        let crashes_once = Proxy::new();
+        let args = ["--env", &crashes_once.env("crash"), "--per-task", "3", "--no-record", "--max-failed", max];
+        let out = stepwire(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(code), "--max-failed {max}: {}", String::from_utf8_lossy(&out.stderr));
+        crashes_once.assert_no_strays();
+    }
     assert_eq!(eps[0]["outcome"], "failed");
     assert!(eps[0]["failure"].as_str().unwrap().contains("proxy: crashing on purpose"), "{}", eps[0]["failure"]);
     proxy.assert_no_strays();

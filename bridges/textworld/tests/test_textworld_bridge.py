@@ -51,7 +51,10 @@ def test_every_walkthrough_wins(bridge):
 def test_step_shape_and_unknown_command(bridge):
     r = bridge.reset("cooking", "train", 0)
     assert r["maxScore"] > 0 and "cook" in r["taskDescription"].lower()
-    assert "-= " not in r["observation"]["text"].splitlines()[-1]  # no status line
+    text = r["observation"]["text"]
+    assert "-= " not in text.splitlines()[-1]  # no status line
+    assert "$$" not in text and text[0].isalpha(), text[:200]  # no ASCII-art logo
+    assert "-= " in text  # the room is still there
     assert bridge.admissible()
     s = bridge.step("dance wildly")  # the parser answers; not an error (see README)
     assert "verb" in s["observation"]["text"] and s["score"] == 0 and not s["done"]

@@ -131,6 +131,10 @@ pub struct RunArgs {
     /// Exit with status 2 when the success rate is below this fraction (0..1).
     #[arg(long, value_name = "FRACTION")]
     pub min_success: Option<f64>,
+    /// Exit with status 2 when more than N episodes failed: ended by an error (a crashed bridge,
+    /// a refused policy request) rather than won, lost or cut at --max-steps.
+    #[arg(long, value_name = "N")]
+    pub max_failed: Option<usize>,
 }
 
 const ENV_HELP: &str = "\
@@ -143,8 +147,8 @@ Environments by name:
 <python> is $STEPWIRE_PYTHON, else <repo>/.venv/bin/python, else python3.
 
 Exit status: 0 when the run completed (even if episodes failed), 1 when it could not run (bad
-arguments, the bridge would not start), 2 when --min-success was not reached, 130/143 when
-stopped by SIGINT/SIGTERM (finished episodes are recorded; --resume continues).
+arguments, the bridge would not start), 2 when --min-success or --max-failed was not met,
+130/143 when stopped by SIGINT/SIGTERM (finished episodes are recorded; --resume continues).
 
 Examples:
   stepwire run --env lockbox --jobs 2 --json
@@ -262,6 +266,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(min) = args.min_success {
         if s.totals.success_rate < min {
             eprintln!("success rate {:.3} is below --min-success {min}", s.totals.success_rate);
+            return Ok(ExitCode::from(2));
+        }
+    }
+    if let Some(max) = args.max_failed {
+        if s.totals.failed > max {
+            eprintln!("{} episodes failed, more than --max-failed {max}: see `failures` above", s.totals.failed);
             return Ok(ExitCode::from(2));
         }
     }
