@@ -45,10 +45,10 @@ async fn stdio_server_runs_the_lifecycle_and_the_agent_methods() {
     let conn = Connection::start_client(transport, options);
 
     let early = conn.request::<AgentStep>(step_params()).await.unwrap_err();
-    assert_eq!(rpc_code(early), ErrorCode::ServerNotInitialized.code());
+    assert_eq!(rpc_code(early), ErrorCode::SERVER_NOT_INITIALIZED.code());
 
     let wrong = conn.request::<Initialize>(initialize_params(99)).await.unwrap_err();
-    assert_eq!(rpc_code(wrong), ErrorCode::UnsupportedProtocolVersion.code());
+    assert_eq!(rpc_code(wrong), ErrorCode::UNSUPPORTED_PROTOCOL_VERSION.code());
 
     let init = conn.request::<Initialize>(initialize_params(PROTOCOL_VERSION)).await.unwrap();
     let agent = init.capabilities.agent.expect("agent capabilities");
@@ -69,13 +69,13 @@ async fn stdio_server_runs_the_lifecycle_and_the_agent_methods() {
     assert_eq!(second.next_state.steps, 2);
 
     let bad = conn.request_raw("agent/act", Some(json!({"subtask": 3})), None).await.unwrap_err();
-    assert_eq!(rpc_code(bad), ErrorCode::InvalidParams.code());
+    assert_eq!(rpc_code(bad), ErrorCode::INVALID_PARAMS.code());
     let unknown = conn.request_raw("agent/fly", None, None).await.unwrap_err();
-    assert_eq!(rpc_code(unknown), ErrorCode::MethodNotFound.code());
+    assert_eq!(rpc_code(unknown), ErrorCode::METHOD_NOT_FOUND.code());
 
     conn.request::<Shutdown>(None).await.unwrap();
     let after = conn.request::<AgentStep>(step_params()).await.unwrap_err();
-    assert_eq!(rpc_code(after), ErrorCode::ShuttingDown.code());
+    assert_eq!(rpc_code(after), ErrorCode::SHUTTING_DOWN.code());
     conn.notify::<Exit>(None).unwrap();
     let status = tokio::time::timeout(WAIT, child.wait()).await.expect("exits").unwrap();
     assert_eq!(status.code(), Some(0));

@@ -40,14 +40,14 @@ impl From<EnvError> for RpcError {
     fn from(e: EnvError) -> Self {
         let msg = e.to_string();
         match e {
-            EnvError::InvalidAction(_) => RpcError::new(ErrorCode::InvalidAction, msg),
-            EnvError::UnknownTask(_) => RpcError::new(ErrorCode::UnknownTask, msg),
-            EnvError::EpisodeOver => RpcError::new(ErrorCode::EpisodeOver, msg),
-            EnvError::NoEpisode => RpcError::new(ErrorCode::NoEpisode, msg),
-            EnvError::NoExpert(_) => RpcError::new(ErrorCode::NoExpert, msg),
-            EnvError::Unsupported(_) => RpcError::new(ErrorCode::MethodNotFound, msg),
-            EnvError::InvalidParams(_) => RpcError::new(ErrorCode::InvalidParams, msg),
-            EnvError::Crashed(_) => RpcError::new(ErrorCode::EnvironmentCrashed, msg),
+            EnvError::InvalidAction(_) => RpcError::new(ErrorCode::INVALID_ACTION, msg),
+            EnvError::UnknownTask(_) => RpcError::new(ErrorCode::UNKNOWN_TASK, msg),
+            EnvError::EpisodeOver => RpcError::new(ErrorCode::EPISODE_OVER, msg),
+            EnvError::NoEpisode => RpcError::new(ErrorCode::NO_EPISODE, msg),
+            EnvError::NoExpert(_) => RpcError::new(ErrorCode::NO_EXPERT, msg),
+            EnvError::Unsupported(_) => RpcError::new(ErrorCode::METHOD_NOT_FOUND, msg),
+            EnvError::InvalidParams(_) => RpcError::new(ErrorCode::INVALID_PARAMS, msg),
+            EnvError::Crashed(_) => RpcError::new(ErrorCode::ENVIRONMENT_CRASHED, msg),
             EnvError::Cancelled => RpcError::cancelled(),
             EnvError::Rpc(e) => e,
         }
@@ -57,13 +57,13 @@ impl From<EnvError> for RpcError {
 impl From<RpcError> for EnvError {
     fn from(e: RpcError) -> Self {
         match e.code {
-            ErrorCode::InvalidAction => EnvError::InvalidAction(e.message),
-            ErrorCode::UnknownTask => EnvError::UnknownTask(e.message),
-            ErrorCode::EpisodeOver => EnvError::EpisodeOver,
-            ErrorCode::NoEpisode => EnvError::NoEpisode,
-            ErrorCode::NoExpert => EnvError::NoExpert(e.message),
-            ErrorCode::EnvironmentCrashed => EnvError::Crashed(e.message),
-            ErrorCode::RequestCancelled => EnvError::Cancelled,
+            ErrorCode::INVALID_ACTION => EnvError::InvalidAction(e.message),
+            ErrorCode::UNKNOWN_TASK => EnvError::UnknownTask(e.message),
+            ErrorCode::EPISODE_OVER => EnvError::EpisodeOver,
+            ErrorCode::NO_EPISODE => EnvError::NoEpisode,
+            ErrorCode::NO_EXPERT => EnvError::NoExpert(e.message),
+            ErrorCode::ENVIRONMENT_CRASHED => EnvError::Crashed(e.message),
+            ErrorCode::REQUEST_CANCELLED => EnvError::Cancelled,
             _ => EnvError::Rpc(e),
         }
     }

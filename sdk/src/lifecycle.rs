@@ -99,11 +99,11 @@ impl<S: Service> Handler for Lifecycle<S> {
         let phase = self.state().phase;
         match (phase, ctx.method.as_str()) {
             (Phase::ShuttingDown, _) => {
-                ready(Err(RpcError::new(ErrorCode::ShuttingDown, "shutting down: only `exit` is accepted now")))
+                ready(Err(RpcError::new(ErrorCode::SHUTTING_DOWN, "shutting down: only `exit` is accepted now")))
             }
             (_, Initialize::NAME) => ready(self.initialize(params)),
             (Phase::Uninitialized, method) => ready(Err(RpcError::new(
-                ErrorCode::ServerNotInitialized,
+                ErrorCode::SERVER_NOT_INITIALIZED,
                 format!("`{method}` before `initialize`: send `initialize` first"),
             ))),
             (Phase::Running, Shutdown::NAME) => {

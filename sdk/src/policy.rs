@@ -32,8 +32,8 @@ impl From<PolicyError> for RpcError {
         match e {
             PolicyError::Cancelled => RpcError::cancelled(),
             PolicyError::InvalidInput(m) => RpcError::invalid_params(m),
-            PolicyError::LimitExceeded(m) => RpcError::new(ErrorCode::LimitExceeded, m),
-            PolicyError::Failed(m) => RpcError::new(ErrorCode::PolicyFailed, m),
+            PolicyError::LimitExceeded(m) => RpcError::new(ErrorCode::LIMIT_EXCEEDED, m),
+            PolicyError::Failed(m) => RpcError::new(ErrorCode::POLICY_FAILED, m),
         }
     }
 }

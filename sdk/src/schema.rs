@@ -32,10 +32,6 @@ fn root<T: JsonSchema>(file: &str) -> Value {
 
 /// The file stem of a method's payload schema: `env/reset` → `env.reset`, `$/cancelRequest` →
 /// `cancelRequest`.
-pub fn method_stem(method: &str) -> String {
-    method.trim_start_matches("$/").replace('/', ".")
-}
-
 /// A message on one plane, for the plane's union schema.
 struct PlaneEntry {
     method: &'static str,
@@ -43,47 +39,69 @@ struct PlaneEntry {
     result: Option<Schema>,
 }
 
-struct Plane {
+/// One plane's message union: the lifecycle methods and the plane's own.
+struct PlaneUnion {
+    plane: methods::Plane,
     generator: SchemaGenerator,
     entries: Vec<PlaneEntry>,
 }
 
-impl Plane {
-    fn new() -> Self {
-        Plane { generator: SchemaSettings::draft2020_12().into_generator(), entries: Vec::new() }
+impl PlaneUnion {
+    fn of(plane: methods::Plane) -> Self {
+        let mut union =
+            PlaneUnion { plane, generator: SchemaSettings::draft2020_12().into_generator(), entries: Vec::new() };
+        visit_methods(&mut union);
+        union
     }
 
-    fn request<M: RequestMethod>(&mut self)
-    where
-        M::Params: JsonSchema,
-        M::Result: JsonSchema,
-    {
-        let params = self.generator.subschema_for::<M::Params>();
-        let result = self.generator.subschema_for::<M::Result>();
-        self.entries.push(PlaneEntry { method: M::NAME, params, result: Some(result) });
+    fn serves(&self, info: &MethodInfo) -> bool {
+        info.plane == self.plane || info.plane == methods::Plane::Lifecycle
+    }
+}
+
+impl MethodVisitor for PlaneUnion {
+    fn request<M: RequestMethod>(&mut self, info: &MethodInfo) {
+        if self.serves(info) {
+            let params = self.generator.subschema_for::<M::Params>();
+            let result = self.generator.subschema_for::<M::Result>();
+            self.entries.push(PlaneEntry { method: M::NAME, params, result: Some(result) });
+        }
     }
 
-    fn notification<M: NotificationMethod>(&mut self)
-    where
-        M::Params: JsonSchema,
-    {
-        let params = self.generator.subschema_for::<M::Params>();
-        self.entries.push(PlaneEntry { method: M::NAME, params, result: None });
+    fn notification<N: NotificationMethod>(&mut self, info: &MethodInfo) {
+        if self.serves(info) {
+            let params = self.generator.subschema_for::<N::Params>();
+            self.entries.push(PlaneEntry { method: N::NAME, params, result: None });
+        }
+    }
+}
+
+/// Each method's own params and result files.
+struct MethodFiles<'a>(&'a mut BTreeMap<String, Value>);
+
+impl MethodFiles<'_> {
+    fn add<T: JsonSchema>(&mut self, file: String) {
+        let schema = root::<T>(&file);
+        self.0.insert(file, schema);
+    }
+}
+
+impl MethodVisitor for MethodFiles<'_> {
+    fn request<M: RequestMethod>(&mut self, info: &MethodInfo) {
+        if info.schema_files {
+            self.add::<M::Params>(format!("{}.params.json", info.stem()));
+            self.add::<M::Result>(format!("{}.result.json", info.stem()));
+        }
     }
 
-    fn lifecycle(mut self) -> Self {
-        self.request::<Initialize>();
-        self.notification::<Initialized>();
-        self.request::<Shutdown>();
-        self.notification::<Exit>();
-        self.notification::<CancelRequest>();
-        self.notification::<Progress>();
-        self.notification::<LogMessage>();
-        self
+    fn notification<N: NotificationMethod>(&mut self, info: &MethodInfo) {
+        if info.schema_files {
+            self.add::<N::Params>(format!("{}.params.json", info.stem()));
+        }
     }
+}
 
-    /// A union: any request or notification of the plane with its typed params, or any response
-    /// whose result is one of the plane's results, or an error.
+impl PlaneUnion {
     fn into_schema(mut self, file: &str, title: &str) -> Value {
         let id = self.generator.subschema_for::<RequestId>();
         let error = self.generator.subschema_for::<ResponseError>();
@@ -135,53 +153,59 @@ impl Plane {
 /// Every generated schema, keyed by its file name under `schemas/`.
 pub fn generate() -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    let mut add = |file: String, v: Value| {
-        out.insert(file, v);
+    visit_methods(&mut MethodFiles(&mut out));
+    let mut add = |file: &str, v: Value| {
+        out.insert(file.to_string(), v);
     };
-    macro_rules! req {
-        ($($m:ty),*) => {$(
-            let stem = method_stem(<$m>::NAME);
-            add(format!("{stem}.params.json"), root::<<$m as RequestMethod>::Params>(&format!("{stem}.params.json")));
-            add(format!("{stem}.result.json"), root::<<$m as RequestMethod>::Result>(&format!("{stem}.result.json")));
-        )*};
-    }
-    macro_rules! note {
-        ($($m:ty),*) => {$(
-            let stem = method_stem(<$m>::NAME);
-            add(format!("{stem}.params.json"), root::<<$m as NotificationMethod>::Params>(&format!("{stem}.params.json")));
-        )*};
-    }
-    req!(Initialize, EnvTasks, EnvReset, EnvStep, EnvAdmissibleActions, EnvExpertAction);
-    req!(AgentPlan, AgentAct, AgentProgress, AgentStep);
-    note!(Initialized, CancelRequest, Progress, LogMessage);
-    add("jsonrpc.message.json".into(), root::<Message>("jsonrpc.message.json"));
-    add("record.line.json".into(), root::<RecordLine>("record.line.json"));
-    add(
-        "error.unsupportedVersion.data.json".into(),
-        root::<UnsupportedVersionData>("error.unsupportedVersion.data.json"),
-    );
-
-    let mut env = Plane::new().lifecycle();
-    env.request::<EnvTasks>();
-    env.request::<EnvReset>();
-    env.request::<EnvStep>();
-    env.request::<EnvAdmissibleActions>();
-    env.request::<EnvExpertAction>();
-    add(
-        "environment-plane.json".into(),
-        env.into_schema("environment-plane.json", "stepwire environment plane message"),
-    );
-
-    let mut agent = Plane::new().lifecycle();
-    agent.request::<AgentPlan>();
-    agent.request::<AgentAct>();
-    agent.request::<AgentProgress>();
-    agent.request::<AgentStep>();
-    add("agent-plane.json".into(), agent.into_schema("agent-plane.json", "stepwire agent plane message"));
+    add("jsonrpc.message.json", root::<Message>("jsonrpc.message.json"));
+    add("record.line.json", root::<RecordLine>("record.line.json"));
+    add("error.unsupportedVersion.data.json", root::<UnsupportedVersionData>("error.unsupportedVersion.data.json"));
+    let env = PlaneUnion::of(methods::Plane::Environment);
+    add("environment-plane.json", env.into_schema("environment-plane.json", "stepwire environment plane message"));
+    let agent = PlaneUnion::of(methods::Plane::Agent);
+    add("agent-plane.json", agent.into_schema("agent-plane.json", "stepwire agent plane message"));
     out
 }
 
-/// The files as they should be written: pretty JSON with a trailing newline.
+/// Everything `stepwire schema` writes into `schemas/`: the schemas and [`PROTOCOL_FILE`].
+pub fn generated_files() -> BTreeMap<String, Value> {
+    let mut files = generate();
+    files.insert(PROTOCOL_FILE.to_string(), protocol_summary());
+    files
+}
+
+/// The machine-readable summary of the contract, for peers that do not read Rust: the protocol
+/// version, every method and every error code. The Python SDK ships a copy and reads it.
+pub const PROTOCOL_FILE: &str = "protocol.json";
+
+pub fn protocol_summary() -> Value {
+    let methods: Vec<Value> = METHODS
+        .iter()
+        .map(|m| {
+            let mut v = serde_json::to_value(m).expect("plain struct serialises");
+            let stem = m.stem();
+            if m.schema_files {
+                v["paramsSchema"] = json!(format!("{stem}.params.json"));
+                if m.kind == methods::MethodKind::Request {
+                    v["resultSchema"] = json!(format!("{stem}.result.json"));
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "$comment": "Generated from the Rust protocol types by `stepwire schema`; do not edit.",
+        "protocolVersion": PROTOCOL_VERSION,
+        "supportedVersions": SUPPORTED_PROTOCOL_VERSIONS,
+        "methods": methods,
+        "errorCodes": ErrorCode::KNOWN,
+        "ranges": {
+            "protocol": [-32768, -32000],
+            "stepwire": [-31999, -31000],
+        },
+    })
+}
+
 pub fn render(value: &Value) -> String {
     let mut s = serde_json::to_string_pretty(value).expect("JSON values serialise");
     s.push('\n');
@@ -190,7 +214,7 @@ pub fn render(value: &Value) -> String {
 
 /// Differences between `dir` and what the types produce: missing, changed and stray files.
 pub fn drift(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
-    let want = generate();
+    let want = generated_files();
     let mut problems = Vec::new();
     for (file, value) in &want {
         match std::fs::read_to_string(dir.join(file)) {
@@ -211,7 +235,7 @@ pub fn drift(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
 /// Writes every schema into `dir`, removing stale generated files. Returns the files written.
 pub fn write_all(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
-    let want = generate();
+    let want = generated_files();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
@@ -226,48 +250,41 @@ pub fn write_all(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
 }
 
 /// Parses `value` as the Rust type behind schema `stem` and serialises it again: how the types
-/// read and write each example. `None` when `stem` names no payload type (the plane unions).
+/// read and write each example. `None` when `stem` names no payload type.
 pub fn roundtrip(stem: &str, value: Value) -> Option<Result<Value, serde_json::Error>> {
     fn via<T: serde::de::DeserializeOwned + serde::Serialize>(v: Value) -> Result<Value, serde_json::Error> {
         serde_json::to_value(serde_json::from_value::<T>(v)?)
     }
-    macro_rules! table {
-        ($($stem:literal => $ty:ty),* $(,)?) => {
-            match stem {
-                $($stem => Some(via::<$ty>(value)),)*
-                _ => None,
-            }
-        };
+    /// Finds the method payload named by `stem` and round-trips `value` through its type.
+    struct Payload<'a> {
+        stem: &'a str,
+        value: Option<Value>,
+        out: Option<Result<Value, serde_json::Error>>,
     }
-    table! {
-        "initialize.params" => InitializeParams,
-        "initialize.result" => InitializeResult,
-        "initialized.params" => InitializedParams,
-        "cancelRequest.params" => CancelParams,
-        "progress.params" => ProgressParams,
-        "logMessage.params" => LogMessageParams,
-        "env.tasks.params" => TasksParams,
-        "env.tasks.result" => TasksResult,
-        "env.reset.params" => ResetParams,
-        "env.reset.result" => ResetResult,
-        "env.step.params" => StepParams,
-        "env.step.result" => StepResult,
-        "env.admissibleActions.params" => AdmissibleActionsParams,
-        "env.admissibleActions.result" => AdmissibleActionsResult,
-        "env.expertAction.params" => ExpertActionParams,
-        "env.expertAction.result" => ExpertActionResult,
-        "agent.plan.params" => PlanParams,
-        "agent.plan.result" => PlanResult,
-        "agent.act.params" => ActParams,
-        "agent.act.result" => ActResult,
-        "agent.progress.params" => ProgressUpdateParams,
-        "agent.progress.result" => ProgressUpdateResult,
-        "agent.step.params" => AgentStepParams,
-        "agent.step.result" => AgentStepResult,
-        "jsonrpc.message" => Message,
-        "record.line" => RecordLine,
-        "error.unsupportedVersion.data" => UnsupportedVersionData,
-        "environment-plane" => Message,
-        "agent-plane" => Message,
+    impl Payload<'_> {
+        fn try_as<T: serde::de::DeserializeOwned + serde::Serialize>(&mut self, stem: String) {
+            if self.out.is_none() && self.stem == stem {
+                self.out = self.value.take().map(via::<T>);
+            }
+        }
+    }
+    impl MethodVisitor for Payload<'_> {
+        fn request<M: RequestMethod>(&mut self, info: &MethodInfo) {
+            self.try_as::<M::Params>(format!("{}.params", info.stem()));
+            self.try_as::<M::Result>(format!("{}.result", info.stem()));
+        }
+        fn notification<N: NotificationMethod>(&mut self, info: &MethodInfo) {
+            self.try_as::<N::Params>(format!("{}.params", info.stem()));
+        }
+    }
+    match stem {
+        "jsonrpc.message" | "environment-plane" | "agent-plane" => Some(via::<Message>(value)),
+        "record.line" => Some(via::<RecordLine>(value)),
+        "error.unsupportedVersion.data" => Some(via::<UnsupportedVersionData>(value)),
+        _ => {
+            let mut payload = Payload { stem, value: Some(value), out: None };
+            visit_methods(&mut payload);
+            payload.out
+        }
     }
 }

@@ -10,23 +10,29 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-SERVER_NOT_INITIALIZED = -32002
-SHUTTING_DOWN = -32003
-REQUEST_CANCELLED = -32800
+from .contract import error_code
 
-INVALID_ACTION = -31001
-ENVIRONMENT_CRASHED = -31002
-UNKNOWN_TASK = -31003
-EPISODE_OVER = -31004
-UNSUPPORTED_PROTOCOL_VERSION = -31005
-NO_EPISODE = -31006
-NO_EXPERT = -31007
-LIMIT_EXCEEDED = -31012
+# The codes come from protocol.json (generated from the Rust SDK's one table); the names are
+# spelled out so that editors and type checkers see them.
+PARSE_ERROR = error_code("parse_error")
+INVALID_REQUEST = error_code("invalid_request")
+METHOD_NOT_FOUND = error_code("method_not_found")
+INVALID_PARAMS = error_code("invalid_params")
+INTERNAL_ERROR = error_code("internal_error")
+SERVER_NOT_INITIALIZED = error_code("server_not_initialized")
+SHUTTING_DOWN = error_code("shutting_down")
+REQUEST_CANCELLED = error_code("request_cancelled")
+
+INVALID_ACTION = error_code("invalid_action")
+ENVIRONMENT_CRASHED = error_code("environment_crashed")
+UNKNOWN_TASK = error_code("unknown_task")
+EPISODE_OVER = error_code("episode_over")
+UNSUPPORTED_PROTOCOL_VERSION = error_code("unsupported_protocol_version")
+NO_EPISODE = error_code("no_episode")
+NO_EXPERT = error_code("no_expert")
+POLICY_FAILED = error_code("policy_failed")
+UNKNOWN_SESSION = error_code("unknown_session")
+LIMIT_EXCEEDED = error_code("limit_exceeded")
 
 
 class BridgeError(Exception):

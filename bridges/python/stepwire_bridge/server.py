@@ -39,13 +39,16 @@ from .decoding import BodyError, decode_body
 from .framing import DEFAULT_MAX_MESSAGE_SIZE, EOF, Frame, FrameError, FrameReader, FrameWriter
 from .values import ResultError, actions_json, expert_json, reset_json, step_json, task_json
 
-PROTOCOL_VERSION = 1
-SUPPORTED_PROTOCOL_VERSIONS = [1]
+from .contract import PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, method
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _U64_MAX = 2**64 - 1
 _U32_MAX = 2**32 - 1
 _LOG_LEVELS = ("error", "warn", "info", "debug", "trace")
-_UNCANCELLABLE = ("initialize", "shutdown")
+INITIALIZE, INITIALIZED, SHUTDOWN, EXIT = method("initialize"), method("initialized"), method("shutdown"), method("exit")
+CANCEL_REQUEST = method("$/cancelRequest")
+ENV_TASKS, ENV_RESET, ENV_STEP = method("env/tasks"), method("env/reset"), method("env/step")
+ENV_ADMISSIBLE, ENV_EXPERT = method("env/admissibleActions"), method("env/expertAction")
+_UNCANCELLABLE = (INITIALIZE, SHUTDOWN)
 
 logger = logging.getLogger("stepwire_bridge")
 
@@ -303,20 +306,20 @@ class Server:
         if duplicate:
             self._send_error(rid, E.INVALID_REQUEST, f"request id {json.dumps(rid)} is already in flight")
             return None
-        if method == "shutdown":
+        if method == SHUTDOWN:
             self._shutdown_seen = True
         self._queue.put(call)
         return None
 
     def _on_notification(self, method: str, params: Any) -> Optional[int]:
-        if method == "exit":
+        if method == EXIT:
             if self._shutdown_seen:
                 # `shutdown` may still be queued behind work in flight: let it be answered.
                 self._wait_idle(30.0)
             code = 0 if self._state == _SHUTDOWN else 1
             logger.debug("exit (code %d)", code)
             return code
-        if method == "$/cancelRequest":
+        if method == CANCEL_REQUEST:
             rid = params.get("id") if isinstance(params, dict) else None
             if not _valid_id(rid):
                 logger.warning("ignoring $/cancelRequest without a valid id")
@@ -326,7 +329,7 @@ class Server:
                 if call is not None and call.method not in _UNCANCELLABLE:
                     call.cancelled = True
             return None
-        if method == "initialized":
+        if method == INITIALIZED:
             return None
         if not method.startswith("$/"):
             logger.info("ignoring unknown notification `%s`", method)
@@ -403,26 +406,26 @@ class Server:
         method, params = call.method, call.params
         if self._state == _SHUTDOWN:
             raise E.BridgeError(E.SHUTTING_DOWN, "the server is shutting down: only `exit` may follow `shutdown`")
-        if method == "initialize":
+        if method == INITIALIZE:
             return self._initialize(params)
         if self._state == _UNINITIALIZED:
             raise E.BridgeError(E.SERVER_NOT_INITIALIZED, "server not initialized: send `initialize` first")
-        if method == "shutdown":
+        if method == SHUTDOWN:
             return self._shutdown()
         env = self._env
         assert env is not None
         handlers = {
-            "env/tasks": self._tasks,
-            "env/reset": self._reset,
-            "env/step": self._step,
+            ENV_TASKS: self._tasks,
+            ENV_RESET: self._reset,
+            ENV_STEP: self._step,
         }
         if env._supports("admissible_actions"):
-            handlers["env/admissibleActions"] = self._admissible
+            handlers[ENV_ADMISSIBLE] = self._admissible
         if env._supports("expert_action"):
-            handlers["env/expertAction"] = self._expert
+            handlers[ENV_EXPERT] = self._expert
         handler = handlers.get(method)
         if handler is None:
-            if method in ("env/admissibleActions", "env/expertAction"):
+            if method in (ENV_ADMISSIBLE, ENV_EXPERT):
                 raise E.BridgeError(
                     E.METHOD_NOT_FOUND,
                     f"`{method}` is not supported by this environment (not announced in its capabilities)",
@@ -433,7 +436,7 @@ class Server:
     def _initialize(self, params: Any) -> dict:
         if self._state != _UNINITIALIZED:
             raise E.BridgeError(E.INVALID_REQUEST, "`initialize` was already answered")
-        p = _object_params(params, "initialize", required=True)
+        p = _object_params(params, INITIALIZE, required=True)
         version = p.get("protocolVersion")
         if version is None:
             raise E.InvalidParams("missing `protocolVersion` (an integer)")
@@ -489,13 +492,13 @@ class Server:
         return self._tasks_cache
 
     def _tasks(self, params: Any) -> dict:
-        _object_params(params, "env/tasks")
+        _object_params(params, ENV_TASKS)
         return {"tasks": self._load_tasks()}
 
     def _reset(self, params: Any) -> dict:
         env = self._env
         assert env is not None
-        p = _object_params(params, "env/reset", required=True)
+        p = _object_params(params, ENV_RESET, required=True)
         task = _req_str(p, "task")
         split = _opt_str(p, "split")
         variation = _opt_uint(p, "variation")
@@ -556,7 +559,7 @@ class Server:
     def _step(self, params: Any) -> dict:
         env = self._env
         assert env is not None
-        p = _object_params(params, "env/step", required=True)
+        p = _object_params(params, ENV_STEP, required=True)
         action = _req_str(p, "action")
         episode = self._need_episode()
         if episode.done:
@@ -573,7 +576,7 @@ class Server:
 
     def _admissible(self, params: Any) -> dict:
         assert self._env is not None
-        _object_params(params, "env/admissibleActions")
+        _object_params(params, ENV_ADMISSIBLE)
         self._need_episode()
         try:
             actions = self._env.admissible_actions()
@@ -584,7 +587,7 @@ class Server:
 
     def _expert(self, params: Any) -> dict:
         assert self._env is not None
-        _object_params(params, "env/expertAction")
+        _object_params(params, ENV_EXPERT)
         self._need_episode()
         try:
             advice = self._env.expert_action()

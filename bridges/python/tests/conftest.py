@@ -39,6 +39,8 @@ class Schemas:
         self.root = root
         self._validators: Dict[str, Any] = {}
         for path in sorted(root.glob("*.json")):
+            if path.name == "protocol.json":  # the contract's summary, not a schema
+                continue
             schema = json.loads(path.read_text(encoding="utf-8"))
             Draft202012Validator.check_schema(schema)
             self._validators[path.stem] = Draft202012Validator(schema)

@@ -35,7 +35,7 @@ async fn refused(policy: &OnnxPolicy, params: ActParams) -> String {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     assert!(matches!(e, PolicyError::LimitExceeded(_)), "expected a limit error, got {e:?}");
     let wire = RpcError::from(e);
-    assert_eq!(wire.code, ErrorCode::LimitExceeded, "{wire}");
+    assert_eq!(wire.code, ErrorCode::LIMIT_EXCEEDED, "{wire}");
     wire.message
 }
 

@@ -5,6 +5,10 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 use serde_json::{json, Value};
 use stepwire_sdk::framing::frame_bytes;
+use stepwire_sdk::protocol::methods::{
+    CancelRequest, EnvAdmissibleActions, EnvExpertAction, EnvReset, EnvStep, EnvTasks, Initialize, NotificationMethod,
+    RequestMethod, Shutdown,
+};
 use stepwire_sdk::protocol::ErrorCode;
 
 use super::schema::Kind;
@@ -72,7 +76,7 @@ struct Setup {
 async fn setup(s: &mut Session) -> anyhow::Result<Setup> {
     let init = s.initialize().await?;
     let caps = init.pointer("/capabilities/environment").cloned().unwrap_or(Value::Null);
-    let tasks = s.call("env/tasks", Some(json!({}))).await?;
+    let tasks = s.call(EnvTasks::NAME, Some(json!({}))).await?;
     let task = tasks.pointer("/tasks/0").context("`env/tasks` listed no task")?;
     let id = task.get("id").and_then(Value::as_str).context("task without id")?;
     let split = task.pointer("/splits/0/name").and_then(Value::as_str).unwrap_or("train");
@@ -87,13 +91,13 @@ fn announces(caps: &Value, name: &str) -> bool {
 /// An admissible action if announced, else the expert's, else `look`.
 async fn pick_action(s: &mut Session, caps: &Value) -> anyhow::Result<String> {
     if announces(caps, "admissibleActions") {
-        let r = s.call("env/admissibleActions", Some(json!({}))).await?;
+        let r = s.call(EnvAdmissibleActions::NAME, Some(json!({}))).await?;
         if let Some(a) = r.pointer("/actions/0").and_then(Value::as_str) {
             return Ok(a.to_string());
         }
     }
     if announces(caps, "expertAction") {
-        let r = s.call("env/expertAction", Some(json!({}))).await?;
+        let r = s.call(EnvExpertAction::NAME, Some(json!({}))).await?;
         if let Some(a) = r.get("action").and_then(Value::as_str) {
             return Ok(a.to_string());
         }
@@ -102,14 +106,14 @@ async fn pick_action(s: &mut Session, caps: &Value) -> anyhow::Result<String> {
 }
 
 async fn initialize_required(s: &mut Session) -> anyhow::Result<Verdict> {
-    let answer = s.request("env/tasks", Some(json!({}))).await?;
-    expect_code(&answer, ErrorCode::ServerNotInitialized, "`env/tasks` before `initialize`")?;
+    let answer = s.request(EnvTasks::NAME, Some(json!({}))).await?;
+    expect_code(&answer, ErrorCode::SERVER_NOT_INITIALIZED, "`env/tasks` before `initialize`")?;
     Ok(Verdict::Pass("-32002".into()))
 }
 
 async fn version_mismatch(s: &mut Session) -> anyhow::Result<Verdict> {
-    let answer = s.request("initialize", Some(initialize_params(9999))).await?;
-    expect_code(&answer, ErrorCode::UnsupportedProtocolVersion, "protocol version 9999")?;
+    let answer = s.request(Initialize::NAME, Some(initialize_params(9999))).await?;
+    expect_code(&answer, ErrorCode::UNSUPPORTED_PROTOCOL_VERSION, "protocol version 9999")?;
     let Answer::Error { data: Some(data), .. } = &answer else {
         bail!("-31005 without `data`");
     };
@@ -131,7 +135,7 @@ async fn initialize(s: &mut Session) -> anyhow::Result<Verdict> {
 
 async fn tasks(s: &mut Session) -> anyhow::Result<Verdict> {
     s.initialize().await?;
-    let r = s.call("env/tasks", Some(json!({}))).await?;
+    let r = s.call(EnvTasks::NAME, Some(json!({}))).await?;
     let tasks = r.get("tasks").and_then(Value::as_array).context("no tasks array")?;
     ensure!(!tasks.is_empty(), "no tasks listed");
     let mut ids = std::collections::HashSet::new();
@@ -146,19 +150,19 @@ async fn tasks(s: &mut Session) -> anyhow::Result<Verdict> {
 
 async fn reset_step(s: &mut Session) -> anyhow::Result<Verdict> {
     let setup = setup(s).await?;
-    s.call("env/reset", Some(setup.reset.clone())).await?;
+    s.call(EnvReset::NAME, Some(setup.reset.clone())).await?;
     let action = pick_action(s, &setup.caps).await?;
-    s.call("env/step", Some(json!({"action": action}))).await?;
+    s.call(EnvStep::NAME, Some(json!({"action": action}))).await?;
     Ok(Verdict::Pass(format!("reset {}, stepped `{action}`", setup.reset)))
 }
 
 async fn invalid_action(s: &mut Session) -> anyhow::Result<Verdict> {
     let setup = setup(s).await?;
-    s.call("env/reset", Some(setup.reset)).await?;
-    let answer = s.request("env/step", Some(json!({"action": "zq!xv 42 flibber the"}))).await?;
+    s.call(EnvReset::NAME, Some(setup.reset)).await?;
+    let answer = s.request(EnvStep::NAME, Some(json!({"action": "zq!xv 42 flibber the"}))).await?;
     match answer {
         Answer::Result(_) => Ok(Verdict::Pass("answered with a step result".into())),
-        a if a.code() == Some(ErrorCode::InvalidAction.code()) => Ok(Verdict::Pass("-31001".into())),
+        a if a.code() == Some(ErrorCode::INVALID_ACTION.code()) => Ok(Verdict::Pass("-31001".into())),
         a => bail!("expected -31001 or a step result, got {}", a.describe()),
     }
 }
@@ -166,17 +170,17 @@ async fn invalid_action(s: &mut Session) -> anyhow::Result<Verdict> {
 async fn unknown_method(s: &mut Session) -> anyhow::Result<Verdict> {
     s.initialize().await?;
     let answer = s.request("env/noSuchMethod", Some(json!({}))).await?;
-    expect_code(&answer, ErrorCode::MethodNotFound, "`env/noSuchMethod`")?;
+    expect_code(&answer, ErrorCode::METHOD_NOT_FOUND, "`env/noSuchMethod`")?;
     Ok(Verdict::Pass("-32601".into()))
 }
 
 async fn invalid_params(s: &mut Session) -> anyhow::Result<Verdict> {
     let setup = setup(s).await?;
-    let answer = s.request("env/reset", Some(json!({"task": 42}))).await?;
-    expect_code(&answer, ErrorCode::InvalidParams, "`env/reset` with a numeric task")?;
-    s.call("env/reset", Some(setup.reset)).await?;
-    let answer = s.request("env/step", Some(json!({"actoin": "look"}))).await?;
-    expect_code(&answer, ErrorCode::InvalidParams, "`env/step` without `action`")?;
+    let answer = s.request(EnvReset::NAME, Some(json!({"task": 42}))).await?;
+    expect_code(&answer, ErrorCode::INVALID_PARAMS, "`env/reset` with a numeric task")?;
+    s.call(EnvReset::NAME, Some(setup.reset)).await?;
+    let answer = s.request(EnvStep::NAME, Some(json!({"actoin": "look"}))).await?;
+    expect_code(&answer, ErrorCode::INVALID_PARAMS, "`env/step` without `action`")?;
     Ok(Verdict::Pass("-32602 for both".into()))
 }
 
@@ -184,8 +188,8 @@ async fn malformed_frame(s: &mut Session) -> anyhow::Result<Verdict> {
     s.initialize().await?;
     s.send_raw(&frame_bytes(br#"{"jsonrpc": "2.0", "id": 77, "method": "env/tas"#)).await?;
     let answer = s.answer_to(&Value::Null).await?;
-    expect_code(&answer, ErrorCode::ParseError, "a frame with bad JSON")?;
-    s.call("env/tasks", Some(json!({}))).await.context("no answer after the bad frame")?;
+    expect_code(&answer, ErrorCode::PARSE_ERROR, "a frame with bad JSON")?;
+    s.call(EnvTasks::NAME, Some(json!({}))).await.context("no answer after the bad frame")?;
     Ok(Verdict::Pass("-32700, then answered `env/tasks`".into()))
 }
 
@@ -204,7 +208,7 @@ async fn oversized_frame(s: &mut Session) -> anyhow::Result<Verdict> {
     };
     let answer = to_answer(&msg);
     ensure!(msg.get("id") == Some(&Value::Null), "the answer's id is not null: {msg}");
-    expect_code(&answer, ErrorCode::InvalidRequest, "a 64 MiB frame")?;
+    expect_code(&answer, ErrorCode::INVALID_REQUEST, "a 64 MiB frame")?;
     // Then the rest of the body: a bridge that discards it resynchronises; closing is fine too.
     let chunk = vec![b' '; 1024 * 1024];
     let mut left = LEN - 2;
@@ -215,7 +219,7 @@ async fn oversized_frame(s: &mut Session) -> anyhow::Result<Verdict> {
         }
         left -= n;
     }
-    let id = s.send_request("env/tasks", Some(json!({}))).await;
+    let id = s.send_request(EnvTasks::NAME, Some(json!({}))).await;
     if id.is_err() {
         return Ok(Verdict::Pass("-32600, then closed".into()));
     }
@@ -230,24 +234,24 @@ async fn oversized_frame(s: &mut Session) -> anyhow::Result<Verdict> {
 
 async fn cancel(s: &mut Session) -> anyhow::Result<Verdict> {
     let setup = setup(s).await?;
-    s.call("env/reset", Some(setup.reset)).await?;
+    s.call(EnvReset::NAME, Some(setup.reset)).await?;
     let action = pick_action(s, &setup.caps).await?;
     // In flight (or just finished): exactly one answer, a step result or -32800.
-    let step = s.send_request("env/step", Some(json!({"action": action}))).await?;
-    s.notify("$/cancelRequest", Some(json!({"id": step}))).await?;
+    let step = s.send_request(EnvStep::NAME, Some(json!({"action": action}))).await?;
+    s.notify(CancelRequest::NAME, Some(json!({"id": step}))).await?;
     let first = match s.answer_to(&json!(step)).await? {
         Answer::Result(v) => {
-            s.schemas().validate(Kind::StepResult, &v).map_err(anyhow::Error::msg)?;
+            s.schemas().validate(Kind::ResultOf(EnvStep::NAME), &v).map_err(anyhow::Error::msg)?;
             "finished first"
         }
-        a if a.code() == Some(ErrorCode::RequestCancelled.code()) => "-32800",
+        a if a.code() == Some(ErrorCode::REQUEST_CANCELLED.code()) => "-32800",
         a => bail!("cancelled `env/step` got {}", a.describe()),
     };
     // Finished: cancelling it must not produce a second answer.
-    let tasks = s.send_request("env/tasks", Some(json!({}))).await?;
+    let tasks = s.send_request(EnvTasks::NAME, Some(json!({}))).await?;
     s.answer_to(&json!(tasks)).await?;
-    s.notify("$/cancelRequest", Some(json!({"id": tasks}))).await?;
-    let probe = s.send_request("env/tasks", Some(json!({}))).await?;
+    s.notify(CancelRequest::NAME, Some(json!({"id": tasks}))).await?;
+    let probe = s.send_request(EnvTasks::NAME, Some(json!({}))).await?;
     loop {
         let msg = s.recv().await?.context("the bridge closed its output after a cancel")?;
         let id = msg.get("id");
@@ -266,7 +270,7 @@ async fn play(
     reset: &Value,
     actions: Option<&[String]>,
 ) -> anyhow::Result<(Value, Vec<String>, Vec<Value>)> {
-    let start = s.call("env/reset", Some(reset.clone())).await?;
+    let start = s.call(EnvReset::NAME, Some(reset.clone())).await?;
     let (mut taken, mut results) = (Vec::new(), Vec::new());
     for i in 0..5 {
         let action = match actions {
@@ -276,7 +280,7 @@ async fn play(
             },
             None => replay_action(s, caps, i).await?,
         };
-        let r = s.call("env/step", Some(json!({"action": action}))).await?;
+        let r = s.call(EnvStep::NAME, Some(json!({"action": action}))).await?;
         let done = r.get("done").and_then(Value::as_bool).unwrap_or(false);
         taken.push(action);
         results.push(strip_meta(r));
@@ -290,13 +294,13 @@ async fn play(
 /// The expert's action when there is one (it changes the state), else a rotating admissible one.
 async fn replay_action(s: &mut Session, caps: &Value, i: usize) -> anyhow::Result<String> {
     if announces(caps, "expertAction") {
-        let r = s.call("env/expertAction", Some(json!({}))).await?;
+        let r = s.call(EnvExpertAction::NAME, Some(json!({}))).await?;
         if let Some(a) = r.get("action").and_then(Value::as_str) {
             return Ok(a.to_string());
         }
     }
     if announces(caps, "admissibleActions") {
-        let r = s.call("env/admissibleActions", Some(json!({}))).await?;
+        let r = s.call(EnvAdmissibleActions::NAME, Some(json!({}))).await?;
         let list = r.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
         if let Some(a) = list.get(i % list.len().max(1)).and_then(Value::as_str) {
             return Ok(a.to_string());
@@ -332,12 +336,12 @@ async fn seeded_reset(s: &mut Session) -> anyhow::Result<Verdict> {
 
 async fn shutdown_exit(s: &mut Session) -> anyhow::Result<Verdict> {
     s.initialize().await?;
-    let answer = s.request("shutdown", None).await?;
+    let answer = s.request(Shutdown::NAME, None).await?;
     ensure!(matches!(answer, Answer::Result(Value::Null)), "`shutdown` got {}", answer.describe());
-    let after = s.request("env/tasks", Some(json!({}))).await?;
+    let after = s.request(EnvTasks::NAME, Some(json!({}))).await?;
     let code = after.code();
     ensure!(
-        code == Some(ErrorCode::ShuttingDown.code()) || code == Some(ErrorCode::InvalidRequest.code()),
+        code == Some(ErrorCode::SHUTTING_DOWN.code()) || code == Some(ErrorCode::INVALID_REQUEST.code()),
         "a request after `shutdown` got {} (expected -32003 or -32600)",
         after.describe()
     );

@@ -14,6 +14,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio_util::codec::FramedRead;
 
 use stepwire_sdk::framing::{frame_bytes, FrameError, LspCodec};
+use stepwire_sdk::protocol::methods::{Initialize, RequestMethod};
 use stepwire_sdk::protocol::PROTOCOL_VERSION;
 
 use super::schema::{Kind, Schemas};
@@ -238,7 +239,7 @@ impl Session {
 
     /// `initialize` with our version, then `initialized`.
     pub async fn initialize(&mut self) -> anyhow::Result<Value> {
-        let result = self.call("initialize", Some(initialize_params(PROTOCOL_VERSION))).await?;
+        let result = self.call(Initialize::NAME, Some(initialize_params(PROTOCOL_VERSION))).await?;
         self.notify("initialized", Some(json!({}))).await?;
         Ok(result)
     }

@@ -129,7 +129,7 @@ impl stepwire_sdk::lifecycle::Service for Session {
                 "more than {} requests in flight on this connection: wait for answers (or raise --max-in-flight)",
                 self.max_in_flight
             );
-            return Box::pin(async move { Err(RpcError::new(ErrorCode::LimitExceeded, message)) });
+            return Box::pin(async move { Err(RpcError::new(ErrorCode::LIMIT_EXCEEDED, message)) });
         };
         let service = self.service.clone();
         Box::pin(async move {
@@ -175,7 +175,7 @@ mod tests {
         }
         assert_eq!(session.in_flight().count(), 2);
         let third = call(3).await.unwrap_err();
-        assert_eq!(third.code, ErrorCode::LimitExceeded, "{third}");
+        assert_eq!(third.code, ErrorCode::LIMIT_EXCEEDED, "{third}");
         assert!(third.message.contains("--max-in-flight"), "{third}");
         agent.release.notify_waiters();
         assert!(first.await.unwrap().is_ok() && second.await.unwrap().is_ok());

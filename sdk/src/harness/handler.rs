@@ -23,7 +23,7 @@ impl EnvService {
     fn env_call(&self, method: &str, params: Option<Value>) -> Result<EnvCall, RpcError> {
         let unannounced = || {
             RpcError::new(
-                ErrorCode::MethodNotFound,
+                ErrorCode::METHOD_NOT_FOUND,
                 format!("`{method}` is not announced in this bridge's capabilities"),
             )
         };

@@ -9,132 +9,98 @@ use serde_json::Value;
 
 use super::jsonrpc::ResponseError;
 
-/// Every code this protocol defines. The set is open: a peer must accept codes it does not know
-/// and treat them by range (`-32768..=-32000` protocol, `-31999..=-31000` stepwire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// -32700: the frame's body is not valid JSON (or not UTF-8).
-    ParseError,
-    /// -32600: valid JSON, but not a JSON-RPC 2.0 message (or a bad frame header / oversized frame).
-    InvalidRequest,
-    /// -32601: the method does not exist or the peer did not announce it in its capabilities.
-    MethodNotFound,
-    /// -32602: the params do not match the method's schema.
-    InvalidParams,
-    /// -32603: the peer failed in a way it did not foresee; the message carries the detail.
-    InternalError,
-    /// -32002 (LSP): a request other than `initialize` arrived before `initialize`.
-    ServerNotInitialized,
-    /// -32800 (LSP): the request was cancelled with `$/cancelRequest`; its work was stopped.
-    RequestCancelled,
-    /// -32600 is also used after `shutdown`; stepwire answers -32003 so the cause is clear.
-    ShuttingDown,
-    /// -31001: the environment rejected the action (not parseable, or not valid here).
-    InvalidAction,
-    /// -31002: the environment process or its engine died; the episode is lost, reset to go on.
-    EnvironmentCrashed,
-    /// -31003: no such task, split or variation; `data` lists what exists.
-    UnknownTask,
-    /// -31004: the episode has ended (`done` was true); reset before stepping again.
-    EpisodeOver,
-    /// -31005: the peer speaks none of our protocol versions; `data.supported` lists ours.
-    UnsupportedProtocolVersion,
-    /// -31006: `env/step` (or admissible/expert actions) before any `env/reset`.
-    NoEpisode,
-    /// -31007: the bridge has no expert for this environment or this state.
-    NoExpert,
-    /// -31010: a policy failed to produce an output (model error, empty decode).
-    PolicyFailed,
-    /// -31011: the named server-held session does not exist (expired or never opened).
-    UnknownSession,
-    /// -31012: the request exceeded a limit (message size, prompt length, batch size).
-    LimitExceeded,
-    /// A code this build does not know.
-    Other(i64),
+/// An error code: an open set of integers. A peer must accept codes it does not know and treat
+/// them by range: `-32768..=-32000` protocol faults, `-31999..=-31000` stepwire's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ErrorCode(pub i64);
+
+/// One code this protocol defines, as `schemas/protocol.json` and the docs list it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KnownCode {
+    pub code: ErrorCode,
+    /// Stable snake_case name (logs, docs, the Python SDK's constant in upper case).
+    pub name: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Declares every code once: its constant, its name and its meaning, from which come the
+/// constants, [`ErrorCode::KNOWN`], the docs table and the Python SDK's copy.
+macro_rules! error_codes {
+    ($($constant:ident = $code:literal, $name:literal, $meaning:literal;)*) => {
+        impl ErrorCode {
+            $(
+                #[doc = concat!("`", stringify!($code), "` ", $name, ": ", $meaning)]
+                pub const $constant: ErrorCode = ErrorCode($code);
+            )*
+            /// Every code this protocol defines, in declaration order.
+            pub const KNOWN: &'static [KnownCode] =
+                &[$(KnownCode { code: ErrorCode($code), name: $name, meaning: $meaning }),*];
+        }
+    };
+}
+
+error_codes! {
+    PARSE_ERROR = -32700, "parse_error", "the frame's body is not valid JSON (or not UTF-8)";
+    INVALID_REQUEST = -32600, "invalid_request",
+        "valid JSON, but not a JSON-RPC 2.0 message (or a bad frame header, or an oversized frame)";
+    METHOD_NOT_FOUND = -32601, "method_not_found",
+        "the method does not exist, or the peer did not announce it in its capabilities";
+    INVALID_PARAMS = -32602, "invalid_params", "the params do not match the method's schema";
+    INTERNAL_ERROR = -32603, "internal_error",
+        "the peer failed in a way it did not foresee; the message carries the detail";
+    SERVER_NOT_INITIALIZED = -32002, "server_not_initialized",
+        "a request other than `initialize` arrived before `initialize` (LSP's code)";
+    SHUTTING_DOWN = -32003, "shutting_down", "a request arrived after `shutdown`; only `exit` may follow";
+    REQUEST_CANCELLED = -32800, "request_cancelled",
+        "the request was cancelled with `$/cancelRequest` and its work stopped (LSP's code)";
+    INVALID_ACTION = -31001, "invalid_action", "the environment rejected the action (not parseable, or not valid here)";
+    ENVIRONMENT_CRASHED = -31002, "environment_crashed",
+        "the environment process or its engine died; the episode is lost, reset to go on";
+    UNKNOWN_TASK = -31003, "unknown_task", "no such task, split or variation; `data` lists what exists";
+    EPISODE_OVER = -31004, "episode_over", "the episode has ended (`done` was true); reset before stepping again";
+    UNSUPPORTED_PROTOCOL_VERSION = -31005, "unsupported_protocol_version",
+        "the peer speaks none of our protocol versions; `data.supported` lists ours";
+    NO_EPISODE = -31006, "no_episode", "`env/step` (or admissible or expert actions) before any `env/reset`";
+    NO_EXPERT = -31007, "no_expert", "the bridge has no expert for this environment or this state";
+    POLICY_FAILED = -31010, "policy_failed", "a policy failed to produce an output (model error, empty decode)";
+    UNKNOWN_SESSION = -31011, "unknown_session", "the named server-held session does not exist (expired or never opened)";
+    LIMIT_EXCEEDED = -31012, "limit_exceeded",
+        "the request exceeded a limit (message size, prompt length, generated tokens, requests in flight)";
 }
 
 impl ErrorCode {
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::ParseError,
-        ErrorCode::InvalidRequest,
-        ErrorCode::MethodNotFound,
-        ErrorCode::InvalidParams,
-        ErrorCode::InternalError,
-        ErrorCode::ServerNotInitialized,
-        ErrorCode::RequestCancelled,
-        ErrorCode::ShuttingDown,
-        ErrorCode::InvalidAction,
-        ErrorCode::EnvironmentCrashed,
-        ErrorCode::UnknownTask,
-        ErrorCode::EpisodeOver,
-        ErrorCode::UnsupportedProtocolVersion,
-        ErrorCode::NoEpisode,
-        ErrorCode::NoExpert,
-        ErrorCode::PolicyFailed,
-        ErrorCode::UnknownSession,
-        ErrorCode::LimitExceeded,
-    ];
-
     pub fn code(self) -> i64 {
-        match self {
-            ErrorCode::ParseError => -32700,
-            ErrorCode::InvalidRequest => -32600,
-            ErrorCode::MethodNotFound => -32601,
-            ErrorCode::InvalidParams => -32602,
-            ErrorCode::InternalError => -32603,
-            ErrorCode::ServerNotInitialized => -32002,
-            ErrorCode::ShuttingDown => -32003,
-            ErrorCode::RequestCancelled => -32800,
-            ErrorCode::InvalidAction => -31001,
-            ErrorCode::EnvironmentCrashed => -31002,
-            ErrorCode::UnknownTask => -31003,
-            ErrorCode::EpisodeOver => -31004,
-            ErrorCode::UnsupportedProtocolVersion => -31005,
-            ErrorCode::NoEpisode => -31006,
-            ErrorCode::NoExpert => -31007,
-            ErrorCode::PolicyFailed => -31010,
-            ErrorCode::UnknownSession => -31011,
-            ErrorCode::LimitExceeded => -31012,
-            ErrorCode::Other(c) => c,
-        }
+        self.0
     }
 
     pub fn from_code(code: i64) -> Self {
-        ErrorCode::ALL.iter().copied().find(|c| c.code() == code).unwrap_or(ErrorCode::Other(code))
+        ErrorCode(code)
     }
 
-    /// A stable snake_case name, used in logs and in the error-code table of the docs.
+    /// This code's entry in [`ErrorCode::KNOWN`]; `None` for a code this build does not know.
+    pub fn known(self) -> Option<&'static KnownCode> {
+        Self::KNOWN.iter().find(|k| k.code == self)
+    }
+
+    /// The stable snake_case name, or `other` for a code this build does not know.
     pub fn name(self) -> &'static str {
-        match self {
-            ErrorCode::ParseError => "parse_error",
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::MethodNotFound => "method_not_found",
-            ErrorCode::InvalidParams => "invalid_params",
-            ErrorCode::InternalError => "internal_error",
-            ErrorCode::ServerNotInitialized => "server_not_initialized",
-            ErrorCode::ShuttingDown => "shutting_down",
-            ErrorCode::RequestCancelled => "request_cancelled",
-            ErrorCode::InvalidAction => "invalid_action",
-            ErrorCode::EnvironmentCrashed => "environment_crashed",
-            ErrorCode::UnknownTask => "unknown_task",
-            ErrorCode::EpisodeOver => "episode_over",
-            ErrorCode::UnsupportedProtocolVersion => "unsupported_protocol_version",
-            ErrorCode::NoEpisode => "no_episode",
-            ErrorCode::NoExpert => "no_expert",
-            ErrorCode::PolicyFailed => "policy_failed",
-            ErrorCode::UnknownSession => "unknown_session",
-            ErrorCode::LimitExceeded => "limit_exceeded",
-            ErrorCode::Other(_) => "other",
-        }
+        self.known().map_or("other", |k| k.name)
     }
 
     /// True for faults of the environment or policy rather than of the message.
     pub fn is_domain_fault(self) -> bool {
-        (-31999..=-31000).contains(&self.code())
+        (-31999..=-31000).contains(&self.0)
     }
 }
 
-/// `data` of [`ErrorCode::UnsupportedProtocolVersion`].
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.name())
+    }
+}
+
+/// `data` of error -31005 (`unsupported_protocol_version`): the versions this peer speaks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnsupportedVersionData {
@@ -162,28 +128,28 @@ impl RpcError {
     }
 
     pub fn parse_error(m: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ParseError, m)
+        Self::new(ErrorCode::PARSE_ERROR, m)
     }
     pub fn invalid_request(m: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidRequest, m)
+        Self::new(ErrorCode::INVALID_REQUEST, m)
     }
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(ErrorCode::MethodNotFound, format!("unknown method `{method}`"))
+        Self::new(ErrorCode::METHOD_NOT_FOUND, format!("unknown method `{method}`"))
     }
     pub fn invalid_params(m: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidParams, m)
+        Self::new(ErrorCode::INVALID_PARAMS, m)
     }
     pub fn internal(m: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InternalError, m)
+        Self::new(ErrorCode::INTERNAL_ERROR, m)
     }
     pub fn cancelled() -> Self {
-        Self::new(ErrorCode::RequestCancelled, "request cancelled")
+        Self::new(ErrorCode::REQUEST_CANCELLED, "request cancelled")
     }
 
     pub fn unsupported_version(requested: u32) -> Self {
         let data = UnsupportedVersionData { requested, supported: super::SUPPORTED_PROTOCOL_VERSIONS.to_vec() };
         Self::new(
-            ErrorCode::UnsupportedProtocolVersion,
+            ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
             format!(
                 "protocol version {requested} is not supported; this peer speaks {:?}",
                 super::SUPPORTED_PROTOCOL_VERSIONS
