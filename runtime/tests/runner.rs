@@ -815,3 +815,58 @@ fn a_recording_that_fills_up_keeps_whole_episodes_and_resumes_later() {
     assert_eq!(ids.len(), 20);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 20);
 }
+
+/// An episode replays from its recording alone: the summary holds the reset params (and the
+/// reset's `maxScore` and `_meta`), the transitions hold the actions.
+#[tokio::test]
+async fn an_episode_replays_from_its_recording_alone() {
+    use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
+    use stepwire_sdk::protocol::methods::{EnvReset, EnvStep};
+    use stepwire_sdk::protocol::{RecordLine, ResetParams, StepParams};
+
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--env", "lockbox", "--tasks", "find-key", "--episodes", "2", "--seed", "9", "--record", "rec.jsonl"];
+    assert_ok(&stepwire(dir.path(), &args));
+    let records: Vec<RecordLine> = std::fs::read_to_string(dir.path().join("rec.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record line"))
+        .collect();
+    let summary = records
+        .iter()
+        .find_map(|r| match r {
+            RecordLine::Episode(s) => Some(s.clone()),
+            RecordLine::Transition(_) => None,
+        })
+        .expect("an episode summary");
+    let reset: ResetParams = summary.reset.clone().expect("the summary holds the reset params");
+    assert_eq!((reset.seed.is_some(), summary.max_score), (true, Some(1.0)), "{summary:?}");
+    let mut low: Vec<(u64, String, String)> = records
+        .iter()
+        .filter_map(|r| match r {
+            RecordLine::Transition(t) if t.episode == summary.episode => match &t.transition {
+                stepwire_sdk::protocol::LevelTransition::Low { action, next_state, .. } => {
+                    Some((t.step, action.clone(), next_state.observation.text.clone()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    low.sort_by_key(|(step, ..)| *step);
+    assert_eq!(low.len() as u64, summary.steps);
+
+    let bridge = BridgeClient::spawn(BridgeCommand::new(lockbox()).name("lockbox"), BridgeOptions::default())
+        .await
+        .expect("lockbox starts");
+    let replayed = bridge.call::<EnvReset>(reset).await.unwrap();
+    assert_eq!(replayed.task_description, summary.task_description);
+    let mut score = 0.0;
+    for (_, action, observation) in &low {
+        let step = bridge.call::<EnvStep>(StepParams { action: action.clone(), meta: None }).await.unwrap();
+        assert_eq!(&step.observation.text, observation, "`{action}` observed differently on replay");
+        score = step.score;
+    }
+    assert_eq!(score, summary.score);
+    let _ = bridge.shutdown().await;
+}

@@ -195,6 +195,7 @@ pub async fn play_episode<E: Environment + ?Sized>(
     let mut agent_time = Duration::ZERO;
     let t0 = Instant::now();
     let episode_seed = reset.seed;
+    let reset_params = reset.clone();
     let first = env.reset(reset).await?;
     env_time += t0.elapsed();
 
@@ -421,6 +422,9 @@ pub async fn play_episode<E: Environment + ?Sized>(
         score,
         steps,
         failure,
+        reset: Some(reset_params),
+        max_score: first.max_score,
+        reset_meta: first.meta,
         env_seconds: env_time.as_secs_f64(),
         agent_seconds: agent_time.as_secs_f64(),
         usage,

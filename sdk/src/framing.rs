@@ -5,6 +5,12 @@
 //! A *fatal* error (no usable length, a broken header, EOF inside a frame, I/O) ends the stream,
 //! because the next frame's start can no longer be found. Either kind maps to the JSON-RPC error
 //! response a connection sends back before going on or closing.
+//!
+//! The header rules, the same in the Python SDK (`tests/sdk-cases/` holds both to them): a header
+//! block of at most 8 KiB; header names case-insensitive; a repeated `Content-Length` with the same
+//! value is tolerated, with another value it is fatal (which one is right?); a broken header line
+//! is fatal before the length is known and recoverable after it (the body is skipped); a
+//! `Content-Type` charset other than UTF-8 is refused the same way; other headers are ignored.
 
 use bytes::{Buf, BytesMut};
 use serde::Serialize;
@@ -30,8 +36,13 @@ pub enum FrameError {
     HeaderTooLong,
     #[error("Content-Length is not a number: {0:?}")]
     BadLength(String),
+    #[error("conflicting Content-Length headers ({0} and {1})")]
+    ConflictingLength(usize, usize),
     #[error("frame body of {len} bytes exceeds the limit of {max} bytes")]
     Oversized { len: usize, max: usize },
+    /// A header fault found once the body's length was known: the body is skipped.
+    #[error("{0}")]
+    BadHeaderSkipped(String),
     #[error("frame body is not valid UTF-8")]
     InvalidUtf8,
     #[error("frame body is not valid JSON: {0}")]
@@ -47,7 +58,13 @@ pub enum FrameError {
 impl FrameError {
     /// True when the stream cannot go on after this error.
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, FrameError::Oversized { .. } | FrameError::InvalidUtf8 | FrameError::InvalidJson(_))
+        !matches!(
+            self,
+            FrameError::Oversized { .. }
+                | FrameError::BadHeaderSkipped(_)
+                | FrameError::InvalidUtf8
+                | FrameError::InvalidJson(_)
+        )
     }
 
     /// The JSON-RPC error this fault is answered with, or `None` when nothing can be sent
@@ -59,6 +76,8 @@ impl FrameError {
             | FrameError::BadHeaderLine(_)
             | FrameError::HeaderTooLong
             | FrameError::BadLength(_)
+            | FrameError::ConflictingLength(..)
+            | FrameError::BadHeaderSkipped(_)
             | FrameError::Oversized { .. } => Some(RpcError::invalid_request(self.to_string())),
             FrameError::UnexpectedEof | FrameError::Serialize(_) | FrameError::Io(_) => None,
         }
@@ -108,10 +127,12 @@ impl LspCodec {
         self.max_size
     }
 
-    /// Parses a complete header block; `Ok(None)` while more bytes are needed.
-    fn decode_header(&mut self, src: &mut BytesMut) -> Result<Option<usize>, FrameError> {
+    /// Parses a complete header block: the body's length, and a fault that leaves the body to be
+    /// skipped; `Ok(None)` while more bytes are needed.
+    fn decode_header(&mut self, src: &mut BytesMut) -> Result<Option<(usize, Option<String>)>, FrameError> {
         let mut pos = 0;
         let mut length = None;
+        let mut problem: Option<String> = None;
         loop {
             let Some(nl) = src[pos..].iter().position(|&b| b == b'\n') else {
                 if src.len() > MAX_HEADER_SIZE {
@@ -122,6 +143,9 @@ impl LspCodec {
             let raw = &src[pos..pos + nl];
             let line = raw.strip_suffix(b"\r").unwrap_or(raw);
             let next = pos + nl + 1;
+            if next > MAX_HEADER_SIZE {
+                return Err(FrameError::HeaderTooLong);
+            }
             if line.is_empty() {
                 if pos == 0 {
                     // A stray blank line between frames: tolerated, skipped.
@@ -129,27 +153,63 @@ impl LspCodec {
                     continue;
                 }
                 src.advance(next);
-                return length.map(Some).ok_or(FrameError::MissingContentLength);
+                return length.map(|n| Some((n, problem))).ok_or(FrameError::MissingContentLength);
             }
-            let text = std::str::from_utf8(line)
-                .map_err(|_| FrameError::BadHeaderLine(String::from_utf8_lossy(line).into()))?;
-            let (name, value) = text.split_once(':').ok_or_else(|| FrameError::BadHeaderLine(clip(text)))?;
-            let name = name.trim();
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                return Err(FrameError::BadHeaderLine(clip(text)));
-            }
-            if name.eq_ignore_ascii_case("content-length") {
-                let value = value.trim();
-                let n = value.parse::<usize>().map_err(|_| FrameError::BadLength(clip(value)))?;
-                length = Some(n);
-            }
-            // Content-Type and any other header are tolerated and ignored.
             pos = next;
-            if pos > MAX_HEADER_SIZE {
-                return Err(FrameError::HeaderTooLong);
+            let header = match parse_header_line(line) {
+                Ok(h) => h,
+                Err(e) if length.is_none() => return Err(e),
+                Err(e) => {
+                    problem.get_or_insert(e.to_string());
+                    continue;
+                }
+            };
+            match header {
+                Header::Length(n) => match length {
+                    Some(m) if m != n => return Err(FrameError::ConflictingLength(m, n)),
+                    _ => length = Some(n),
+                },
+                Header::Charset(c) if !c.eq_ignore_ascii_case("utf-8") && !c.eq_ignore_ascii_case("utf8") => {
+                    problem.get_or_insert(format!("unsupported charset {c:?} (only utf-8)"));
+                }
+                Header::Charset(_) | Header::Other => {}
             }
         }
     }
+}
+
+enum Header {
+    Length(usize),
+    /// `Content-Type`'s charset parameter.
+    Charset(String),
+    Other,
+}
+
+fn parse_header_line(line: &[u8]) -> Result<Header, FrameError> {
+    let text = std::str::from_utf8(line)
+        .ok()
+        .filter(|t| t.is_ascii())
+        .ok_or_else(|| FrameError::BadHeaderLine(clip(&String::from_utf8_lossy(line))))?;
+    let (name, value) = text.split_once(':').ok_or_else(|| FrameError::BadHeaderLine(clip(text)))?;
+    let name = name.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(FrameError::BadHeaderLine(clip(text)));
+    }
+    let value = value.trim();
+    if name.eq_ignore_ascii_case("content-length") {
+        if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FrameError::BadLength(clip(value)));
+        }
+        return value.parse().map(Header::Length).map_err(|_| FrameError::BadLength(clip(value)));
+    }
+    if name.eq_ignore_ascii_case("content-type") {
+        let charset = value.split(';').skip(1).find_map(|param| {
+            let (k, v) = param.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("charset").then(|| v.trim().trim_matches('"').to_string())
+        });
+        return Ok(charset.map_or(Header::Other, Header::Charset));
+    }
+    Ok(Header::Other)
 }
 
 /// Keeps error messages short when a peer sends a huge garbage line.
@@ -165,9 +225,13 @@ impl Decoder for LspCodec {
         loop {
             match self.state {
                 State::Header => {
-                    let Some(len) = self.decode_header(src)? else {
+                    let Some((len, problem)) = self.decode_header(src)? else {
                         return Ok(None);
                     };
+                    if let Some(problem) = problem {
+                        self.state = State::Discard(len);
+                        return Ok(Some(Err(FrameError::BadHeaderSkipped(problem))));
+                    }
                     if len > self.max_size {
                         // Answer now, before the body arrives: a peer that lied about the
                         // length gets its error instead of a silent wait.

@@ -48,9 +48,11 @@ pub struct Lifecycle<S> {
 pub struct ExitCode(Arc<Mutex<State>>);
 
 impl ExitCode {
-    /// 0 after `shutdown` + `exit`, 1 after `exit` alone, 0 when the client just closed.
+    /// 0 after `shutdown` + `exit`, 1 after `exit` alone. When the client just closed the stream,
+    /// 0 if `shutdown` came first and 1 otherwise: a client that vanished mid-session is not a
+    /// clean end (the Python SDK's rule too; `tests/sdk-cases/` holds both to it).
     pub fn get(&self) -> i32 {
-        self.0.lock().map(|s| s.exit_code.unwrap_or(0)).unwrap_or(1)
+        self.0.lock().map(|s| s.exit_code.unwrap_or(if s.phase == Phase::ShuttingDown { 0 } else { 1 })).unwrap_or(1)
     }
 }
 

@@ -141,7 +141,7 @@ async fn cancel_and_protocol_errors_are_answered_during_a_slow_env_call() {
 }
 
 #[tokio::test]
-async fn exit_without_shutdown_is_code_1_and_eof_is_clean() {
+async fn exit_code_is_0_only_after_shutdown_whether_by_exit_or_end_of_input() {
     let mut c = Client::start();
     c.init().await;
     c.notify("exit", Value::Null).await;
@@ -149,6 +149,12 @@ async fn exit_without_shutdown_is_code_1_and_eof_is_clean() {
 
     let mut c = Client::start();
     c.init().await;
+    c.t.close().await.unwrap();
+    assert_eq!(c.outcome().await.exit_code, 1, "the client vanished without `shutdown`");
+
+    let mut c = Client::start();
+    c.init().await;
+    c.call("shutdown", Value::Null).await;
     c.t.close().await.unwrap();
     assert_eq!(c.outcome().await.exit_code, 0);
 }

@@ -12,7 +12,7 @@ from typing import BinaryIO, Optional, Union
 
 DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 MAX_HEADER_LINE = 8 * 1024
-MAX_HEADER_BLOCK = 64 * 1024
+MAX_HEADER_BLOCK = 8 * 1024  # the whole header block, as in the Rust SDK
 _SKIP_CHUNK = 64 * 1024
 
 

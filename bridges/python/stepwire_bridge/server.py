@@ -533,7 +533,8 @@ class Server:
                 raise E.UnknownTask(
                     f"split `{split}` of task `{task}` is empty", data={"task": task, "split": split, "count": 0}
                 )
-            variation = random.Random(seed).randrange(count) if seed is not None else random.randrange(count)
+            # The same rule in every SDK (tests/sdk-cases/): a seed picks variation seed % count.
+            variation = seed % count if seed is not None else random.randrange(count)
         elif variation >= count:
             raise E.UnknownTask(
                 f"variation {variation} is out of range: split `{split}` of task `{task}` has {count}",

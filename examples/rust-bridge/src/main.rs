@@ -1,6 +1,8 @@
 //! lockbox: a room of boxes, each locked with the key of its colour. `open-box`: open the target
 //! box. `find-key`: take the target key, which lies inside another box. A variation is built from
-//! its index alone, so seeded resets repeat exactly.
+//! its index alone, so seeded resets repeat exactly. The harness checks the reset's task, split and
+//! variation against `tasks` and tracks the episode (no step before a reset or after `done`), so
+//! none of that is here.
 use async_trait::async_trait;
 use stepwire_sdk::environment::{EnvError, Environment};
 use stepwire_sdk::protocol::*;
@@ -15,7 +17,6 @@ struct Lockbox {
     solution: Vec<String>,
     done_steps: usize,
     turns: u32,
-    over: Option<bool>, // None before the first reset
 }
 
 impl Lockbox {
@@ -36,12 +37,8 @@ impl Environment for Lockbox {
         Ok(vec![TaskInfo::new("open-box", SPLITS), TaskInfo::new("find-key", SPLITS)])
     }
     async fn reset(&mut self, p: ResetParams) -> Result<ResetResult, EnvError> {
-        let split = p.split.as_deref().unwrap_or("train");
-        let count = SPLITS.iter().find(|(s, _)| *s == split).map_or(0, |s| s.1);
-        let index = p.variation.unwrap_or(p.seed.unwrap_or(0) % count.max(1));
-        if !["open-box", "find-key"].contains(&p.task.as_str()) || index >= count {
-            return Err(EnvError::UnknownTask(format!("no `{}` variation {index} in `{split}`", p.task)));
-        }
+        // The harness has checked the task and filled in the split and variation.
+        let (split, index) = (p.split.as_deref().unwrap_or("train"), p.variation.unwrap_or(0));
         let v = index as usize + if split == "test" { 40 } else { 0 };
         let colors: Vec<_> = (0..2 + v % 3).map(|i| COLORS[(i + v) % 5]).collect();
         let (target, other) = (colors[v % colors.len()], colors[(v + 1) % colors.len()]);
@@ -54,14 +51,11 @@ impl Environment for Lockbox {
                 vec![format!("take {other} key"), format!("open {other} box"), format!("take {target} key")],
             ),
         };
-        *self = Lockbox { colors, solution, over: Some(false), ..Default::default() };
+        *self = Lockbox { colors, solution, ..Default::default() };
         Ok(ResetResult::new(format!("lockbox-{v}"), task, self.observe("You are in a small room."), index)
             .with_max_score(1.0))
     }
     async fn step(&mut self, action: &str) -> Result<StepResult, EnvError> {
-        if self.over.ok_or(EnvError::NoEpisode)? {
-            return Err(EnvError::EpisodeOver);
-        }
         let text = match action.split_whitespace().collect::<Vec<_>>()[..] {
             _ if self.solution.get(self.done_steps).is_some_and(|a| a == action) => {
                 self.done_steps += 1;
@@ -75,16 +69,13 @@ impl Environment for Lockbox {
         let mut result = StepResult::new(self.observe(&text), f64::from(u8::from(won)), f64::from(u8::from(won)));
         (result.won, result.truncated) = (won, !won && self.turns >= 25);
         result.done = result.won || result.truncated;
-        self.over = Some(result.done);
         Ok(result)
     }
     async fn admissible_actions(&mut self) -> Result<Vec<String>, EnvError> {
-        self.over.ok_or(EnvError::NoEpisode)?;
         let verbs = self.colors.iter().flat_map(|c| [format!("take {c} key"), format!("open {c} box")]);
         Ok(std::iter::once("look".to_string()).chain(verbs).collect())
     }
     async fn expert_action(&mut self) -> Result<ExpertActionResult, EnvError> {
-        self.over.ok_or(EnvError::NoEpisode)?;
         // Each key and each box is its own subtask: "get the red key", "open the red box".
         Ok(match self.solution.get(self.done_steps) {
             Some(action) => {

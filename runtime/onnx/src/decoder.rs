@@ -191,6 +191,11 @@ fn build_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Result<(Ses
     builder = builder
         .with_intra_op_spinning(opts.spinning)
         .map_err(|e| model_err(format!("cannot set intra-op spinning: {e}")))?;
+    // Prompts differ in length on every call; with memory patterns on, ONNX Runtime plans and
+    // keeps a buffer layout per input shape, and a long-running server's memory climbs in steps
+    // (RELIABILITY.md, the model soak).
+    builder =
+        builder.with_memory_pattern(false).map_err(|e| model_err(format!("cannot turn off memory patterns: {e}")))?;
     // The model is committed from memory, so ONNX Runtime needs to be told where its external
     // data (`model.onnx_data`, which Optimum writes for models over 2 GB) lives.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -503,6 +503,7 @@ async fn play_one(client: &mut BridgeClient, shared: &Shared, planned: &PlannedE
         options: shared.reset_options.clone(),
         meta: None,
     };
+    let reset_sent = reset.clone();
     let mut env = Watched { inner: client, crashed: None };
     let mut lines: Vec<RecordLine> = Vec::new();
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -521,6 +522,9 @@ async fn play_one(client: &mut BridgeClient, shared: &Shared, planned: &PlannedE
         score: 0.0,
         steps,
         failure: Some(failure),
+        reset: Some(reset_sent.clone()),
+        max_score: None,
+        reset_meta: None,
         env_seconds: 0.0,
         agent_seconds: 0.0,
         usage: Usage::default(),

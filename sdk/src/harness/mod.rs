@@ -9,14 +9,19 @@
 //!
 //! The author writes the environment; the harness does the rest: `initialize` first (-32002
 //! before it), the version check (-31005), capabilities, param validation (-32602), methods not
-//! announced (-32601), `EnvError` to error codes, `$/cancelRequest`, `shutdown` (-32003 for any
+//! announced (-32601), reset params against the tasks, splits, variation counts and reset options
+//! (-31003, -32602; a seed picks variation `seed % count`), episode state (-31006 before a reset
+//! or after a crash, -31004 after `done`), `EnvError` to error codes, `$/cancelRequest`, `shutdown` (-32003 for any
 //! request after it) and `exit` (code 0 after `shutdown`, 1 without). Env calls run one at a
 //! time in arrival order on one task; the connection keeps answering cancels and protocol errors
 //! while one runs.
 
 mod builders;
+mod episodes;
 mod handler;
 mod worker;
+
+pub use episodes::DEFAULT_SPLIT;
 
 use std::process::ExitCode;
 

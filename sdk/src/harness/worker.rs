@@ -7,7 +7,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::environment::{EnvError, Environment};
+use super::episodes::Episodes;
+use crate::environment::Environment;
 use crate::protocol::{AdmissibleActionsResult, ResetParams, RpcError, TasksResult};
 use crate::rpc::to_result;
 
@@ -34,6 +35,7 @@ pub(crate) type JobQueue = mpsc::UnboundedSender<Job>;
 /// Runs jobs until every sender is gone. A cancelled job is skipped, or dropped mid-call: the
 /// episode is then in whatever state the environment left it, and a reset is the way on.
 pub(crate) async fn run<E: Environment>(mut env: E, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut episodes = Episodes::default();
     while let Some(job) = jobs.recv().await {
         if job.cancel.is_cancelled() {
             let _ = job.reply.send(Err(RpcError::cancelled()));
@@ -41,7 +43,7 @@ pub(crate) async fn run<E: Environment>(mut env: E, mut jobs: mpsc::UnboundedRec
         }
         let result = tokio::select! {
             biased;
-            r = AssertUnwindSafe(call(&mut env, job.call)).catch_unwind() => r.unwrap_or_else(|p| {
+            r = AssertUnwindSafe(call(&mut env, &mut episodes, job.call)).catch_unwind() => r.unwrap_or_else(|p| {
                 let what = p.downcast_ref::<&str>().map(|s| s.to_string())
                     .or_else(|| p.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
@@ -54,16 +56,35 @@ pub(crate) async fn run<E: Environment>(mut env: E, mut jobs: mpsc::UnboundedRec
     }
 }
 
-async fn call<E: Environment>(env: &mut E, call: EnvCall) -> Result<Value, RpcError> {
-    let wrap = |e: EnvError| RpcError::from(e);
+async fn call<E: Environment>(env: &mut E, episodes: &mut Episodes, call: EnvCall) -> Result<Value, RpcError> {
     match call {
-        EnvCall::Tasks => to_result(TasksResult { tasks: env.tasks().await.map_err(wrap)? }),
-        EnvCall::Reset(p) => to_result(env.reset(p).await.map_err(wrap)?),
-        EnvCall::Step(action) => to_result(env.step(&action).await.map_err(wrap)?),
-        EnvCall::Admissible => {
-            to_result(AdmissibleActionsResult { actions: env.admissible_actions().await.map_err(wrap)? })
+        EnvCall::Tasks => to_result(TasksResult { tasks: episodes.tasks(env).await? }),
+        EnvCall::Reset(p) => {
+            let p = episodes.resolve(env, p).await?;
+            let reset = env.reset(p).await;
+            episodes.crashed_if(&reset);
+            episodes.started(&reset);
+            to_result(reset?)
         }
-        EnvCall::Expert => to_result(env.expert_action().await.map_err(wrap)?),
+        EnvCall::Step(action) => {
+            episodes.check(true)?;
+            let step = env.step(&action).await;
+            episodes.crashed_if(&step);
+            episodes.stepped(&step);
+            to_result(step?)
+        }
+        EnvCall::Admissible => {
+            episodes.check(false)?;
+            let actions = env.admissible_actions().await;
+            episodes.crashed_if(&actions);
+            to_result(AdmissibleActionsResult { actions: actions? })
+        }
+        EnvCall::Expert => {
+            episodes.check(false)?;
+            let expert = env.expert_action().await;
+            episodes.crashed_if(&expert);
+            to_result(expert?)
+        }
         EnvCall::Barrier => Ok(Value::Null),
     }
 }

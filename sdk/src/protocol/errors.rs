@@ -142,8 +142,11 @@ impl RpcError {
     pub fn internal(m: impl Into<String>) -> Self {
         Self::new(ErrorCode::INTERNAL_ERROR, m)
     }
+    /// -32800 for work stopped before it finished: `data.completed` is false. (A peer that
+    /// withholds the result of work that did finish says `completed: true`.)
     pub fn cancelled() -> Self {
         Self::new(ErrorCode::REQUEST_CANCELLED, "request cancelled")
+            .with_data(serde_json::json!({ "completed": false }))
     }
 
     pub fn unsupported_version(requested: u32) -> Self {

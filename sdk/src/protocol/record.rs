@@ -123,6 +123,16 @@ pub struct EpisodeSummary {
     /// Why the episode failed, when it did (bridge crash, timeout, policy error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The `env/reset` params the episode was played from (task, split, variation, seed,
+    /// options): with the recorded actions, enough to replay it from the file alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<super::ResetParams>,
+    /// The reset's `maxScore`, when the environment gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_score: Option<f64>,
+    /// The reset's `_meta` from the bridge (for instance the game file it loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_meta: super::Meta,
     /// Seconds spent in the environment (reset, step, admissible and expert calls).
     pub env_seconds: f64,
     /// Seconds spent in the policies.
