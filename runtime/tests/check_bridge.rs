@@ -61,3 +61,13 @@ async fn a_bridge_that_dies_shows_its_traceback_and_the_stray_print() {
         assert!(init.reason.contains(expected), "missing {expected:?} in: {}", init.reason);
     }
 }
+
+#[tokio::test]
+async fn advice_the_bridge_then_refuses_fails_the_check() {
+    let mut a = args(fixture("bad_advice_bridge.py", &[]), 30);
+    a.only = vec!["advice-accepted".into()];
+    let report = run(&a).await.unwrap();
+    let check = report.checks.iter().find(|c| c.name == "advice-accepted").unwrap();
+    assert_eq!(check.status, Status::Fail, "{}", report.table());
+    assert!(check.reason.contains("fly away") && check.reason.contains("-31001"), "{}", report.table());
+}

@@ -27,6 +27,7 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("initialize", "`initialize` answers a valid result with environment capabilities"),
     ("tasks", "`env/tasks` lists tasks, each with splits"),
     ("reset-step", "`env/reset` then one `env/step` give valid results"),
+    ("advice-accepted", "the expert's action and admissible actions are accepted by `env/step`"),
     ("invalid-action", "a nonsense action gets -31001 or a valid step result"),
     ("unknown-method", "an unknown method gets -32601"),
     ("invalid-params", "params of the wrong shape get -32602"),
@@ -44,6 +45,7 @@ pub async fn run(name: &str, s: &mut Session) -> anyhow::Result<Verdict> {
         "initialize" => initialize(s).await,
         "tasks" => tasks(s).await,
         "reset-step" => reset_step(s).await,
+        "advice-accepted" => advice_accepted(s).await,
         "invalid-action" => invalid_action(s).await,
         "unknown-method" => unknown_method(s).await,
         "invalid-params" => invalid_params(s).await,
@@ -154,6 +156,53 @@ async fn reset_step(s: &mut Session) -> anyhow::Result<Verdict> {
     let action = pick_action(s, &setup.caps).await?;
     s.call(EnvStep::NAME, Some(json!({"action": action}))).await?;
     Ok(Verdict::Pass(format!("reset {}, stepped `{action}`", setup.reset)))
+}
+
+/// What the bridge advises must be playable: a policy constrained to the admissible actions, or
+/// a recording of the expert, would otherwise fail on the bridge's own word. Each action is
+/// tried from a fresh reset (the first, middle and last admissible ones: a reset can be slow).
+async fn advice_accepted(s: &mut Session) -> anyhow::Result<Verdict> {
+    let setup = setup(s).await?;
+    let (expert, admissible) = (announces(&setup.caps, "expertAction"), announces(&setup.caps, "admissibleActions"));
+    if !expert && !admissible {
+        return Ok(Verdict::Skip("announces neither expert nor admissible actions".into()));
+    }
+    let mut tried = Vec::new();
+    if expert {
+        s.call(EnvReset::NAME, Some(setup.reset.clone())).await?;
+        let advice = s.call(EnvExpertAction::NAME, Some(json!({}))).await?;
+        if let Some(action) = advice.get("action").and_then(Value::as_str) {
+            step_accepted(s, action, "the expert's action").await?;
+            tried.push(format!("expert `{action}`"));
+        }
+    }
+    if admissible {
+        s.call(EnvReset::NAME, Some(setup.reset.clone())).await?;
+        let list = s.call(EnvAdmissibleActions::NAME, Some(json!({}))).await?;
+        let actions: Vec<String> = list
+            .get("actions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        ensure!(!actions.is_empty(), "`env/admissibleActions` listed no action right after a reset");
+        let mut picks = vec![0, actions.len() / 2, actions.len() - 1];
+        picks.dedup();
+        for (n, i) in picks.into_iter().enumerate() {
+            if n > 0 {
+                s.call(EnvReset::NAME, Some(setup.reset.clone())).await?;
+            }
+            step_accepted(s, &actions[i], "an admissible action").await?;
+        }
+        tried.push(format!("{} admissible", actions.len()));
+    }
+    Ok(Verdict::Pass(tried.join(", ")))
+}
+
+async fn step_accepted(s: &mut Session, action: &str, what: &str) -> anyhow::Result<()> {
+    match s.request(EnvStep::NAME, Some(json!({"action": action}))).await? {
+        Answer::Result(_) => Ok(()),
+        a => bail!("{what} `{action}` was refused by `env/step`: {}", a.describe()),
+    }
 }
 
 async fn invalid_action(s: &mut Session) -> anyhow::Result<Verdict> {
