@@ -36,16 +36,3 @@ pub fn lockbox_bridge() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| binary("stepwire-example-bridge", "lockbox-bridge")).clone()
 }
-
-/// The Python the bridges run with: `$STEPWIRE_PYTHON`, else the repo's `.venv`, else `python3`.
-pub fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("STEPWIRE_PYTHON") {
-        return p.into();
-    }
-    let venv = workspace().join(".venv/bin/python");
-    if venv.is_file() {
-        venv
-    } else {
-        "python3".into()
-    }
-}

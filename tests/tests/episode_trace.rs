@@ -2,11 +2,12 @@
 //! recording format sees, with timings and episode ids replaced.
 
 use serde_json::Value;
+use stepwire_runtime::envs::python;
 use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
 use stepwire_sdk::controller::{play_episode, ActionSource, EpisodeOptions, Policies};
 use stepwire_sdk::protocol::{EpisodeKey, EpisodeOutcome, RecordLine, ResetParams};
 use stepwire_sdk::rules::{RecentActionsProgress, RuleAgent, WholeTaskPlanner};
-use stepwire_tests::{binary, python, workspace};
+use stepwire_tests::{binary, workspace};
 use tokio_util::sync::CancellationToken;
 
 async fn play(cmd: BridgeCommand, env: &str, task: &str, expert: bool) -> (Vec<RecordLine>, EpisodeOutcome) {
@@ -74,7 +75,9 @@ async fn lockbox_expert_episode_trace() {
 
 #[tokio::test]
 async fn python_example_rule_agent_episode_trace() {
-    let cmd = BridgeCommand::new(python()).arg(workspace().join("examples/python-bridge/bridge.py")).name("garden");
+    let cmd = BridgeCommand::new(python(Some(&workspace())))
+        .arg(workspace().join("examples/python-bridge/bridge.py"))
+        .name("garden");
     let tasks = ["water-plant"];
     let (lines, _) = play(cmd, "garden", tasks[0], false).await;
     let last = lines.last().expect("a summary line");

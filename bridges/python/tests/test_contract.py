@@ -5,10 +5,8 @@ import json
 import os
 
 import stepwire_bridge as sw
+from conftest import REPO
 from stepwire_bridge import contract, errors, server
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 
 
 def test_the_package_copy_is_the_generated_file():

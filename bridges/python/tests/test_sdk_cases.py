@@ -10,9 +10,9 @@ import sys
 import threading
 
 import pytest
+from conftest import REPO
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 CASES_DIR = os.path.join(REPO, "tests", "sdk-cases")
 COUNTER = os.path.join(HERE, "envs", "counter.py")
 ANY = "<any>"

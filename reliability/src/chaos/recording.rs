@@ -98,22 +98,8 @@ mod tests {
 
     fn summary(variation: u64) -> String {
         let episode = EpisodeKey { env: "e".into(), task: "t".into(), split: "train".into(), variation, repeat: 0 };
-        serde_json::to_string(&RecordLine::Episode(EpisodeSummary {
-            episode,
-            task_description: "d".into(),
-            outcome: EpisodeOutcome::Won,
-            score: 1.0,
-            steps: 1,
-            failure: None,
-            reset: None,
-            max_score: None,
-            reset_meta: None,
-            env_seconds: 0.0,
-            agent_seconds: 0.0,
-            usage: Default::default(),
-            meta: None,
-        }))
-        .unwrap()
+        let won = EpisodeSummary::new(episode, "d", EpisodeOutcome::Won);
+        serde_json::to_string(&RecordLine::Episode(EpisodeSummary { score: 1.0, steps: 1, ..won })).unwrap()
     }
 
     #[test]

@@ -30,7 +30,7 @@ use stepwire_sdk::controller::{play_episode, EpisodeOptions};
 use stepwire_sdk::environment::{EnvError, Environment};
 use stepwire_sdk::protocol::{
     EnvironmentCapabilities, EpisodeOutcome, EpisodeSummary, ExpertActionResult, LevelTransition, RecordLine,
-    ResetParams, ResetResult, Sampling, StepResult, TaskInfo, Usage,
+    ResetParams, ResetResult, Sampling, StepResult, TaskInfo,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -516,19 +516,10 @@ async fn play_one(client: &mut BridgeClient, shared: &Shared, planned: &PlannedE
     };
     let crashed = env.crashed.take();
     let failed = |failure: String, steps: u64, task_description: String| EpisodeSummary {
-        episode: key.clone(),
-        task_description,
-        outcome: EpisodeOutcome::Failed,
-        score: 0.0,
         steps,
         failure: Some(failure),
         reset: Some(reset_sent.clone()),
-        max_score: None,
-        reset_meta: None,
-        env_seconds: 0.0,
-        agent_seconds: 0.0,
-        usage: Usage::default(),
-        meta: None,
+        ..EpisodeSummary::new(key.clone(), task_description, EpisodeOutcome::Failed)
     };
     match result {
         Ok(Ok(summary)) => Played { summary, lines, kill_bridge: crashed },

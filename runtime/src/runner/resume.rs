@@ -146,21 +146,8 @@ mod tests {
     }
 
     fn summary(variation: u64) -> String {
-        line(RecordLine::Episode(EpisodeSummary {
-            episode: key(variation),
-            task_description: "d".into(),
-            outcome: EpisodeOutcome::Won,
-            score: 1.0,
-            steps: 1,
-            failure: None,
-            reset: None,
-            max_score: None,
-            reset_meta: None,
-            env_seconds: 0.0,
-            agent_seconds: 0.0,
-            usage: Default::default(),
-            meta: None,
-        }))
+        let won = EpisodeSummary::new(key(variation), "d", EpisodeOutcome::Won);
+        line(RecordLine::Episode(EpisodeSummary { score: 1.0, steps: 1, ..won }))
     }
 
     fn lines(ls: &[String]) -> String {

@@ -142,6 +142,27 @@ pub struct EpisodeSummary {
     pub meta: Meta,
 }
 
+impl EpisodeSummary {
+    /// A summary with `outcome` and nothing else yet: no score, steps, timings, usage or reset.
+    pub fn new(episode: EpisodeKey, task_description: impl Into<String>, outcome: EpisodeOutcome) -> Self {
+        EpisodeSummary {
+            episode,
+            task_description: task_description.into(),
+            outcome,
+            score: 0.0,
+            steps: 0,
+            failure: None,
+            reset: None,
+            max_score: None,
+            reset_meta: None,
+            env_seconds: 0.0,
+            agent_seconds: 0.0,
+            usage: Default::default(),
+            meta: None,
+        }
+    }
+}
+
 /// A line of a recording file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
