@@ -11,19 +11,18 @@
 
 pub mod plan;
 pub mod policy;
+mod progress;
 pub mod record;
 pub mod resume;
 pub mod summary;
 
 use std::collections::{HashSet, VecDeque};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
 use stepwire_sdk::controller::{play_episode, EpisodeOptions};
@@ -216,8 +215,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         queue: Mutex::new(queue),
     });
 
-    let bar = progress_bar(to_run as u64, config.progress_bar);
-    let _logs_around_bar = crate::cli::log_writer::show_bar(&bar);
+    let mut display = progress::EpisodeProgress::new(to_run, config.progress_bar);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel::<WorkerEvent>();
     let mut workers = Vec::new();
@@ -233,13 +231,11 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
     let mut interrupted_by = None;
     let mut gone: Vec<String> = Vec::new();
     let mut write_error: Option<anyhow::Error> = None;
-    let mut done = 0usize;
     loop {
         tokio::select! {
             event = rx.recv() => match event {
                 None => break,
                 Some(WorkerEvent::Finished { index, summary, lines }) => {
-                    done += 1;
                     // After a failed write nothing more is written: the file keeps whole
                     // episodes, and those finished since are played again by --resume.
                     if let Some(rec) = recording.as_mut().filter(|_| write_error.is_none()) {
@@ -250,7 +246,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
                             let _ = stop_tx.send(true);
                         }
                     }
-                    report_episode(&bar, &summary, done, to_run);
+                    display.finished(&summary);
                     results[index] = Some((*summary, false));
                 }
                 Some(WorkerEvent::Gone { worker, reason }) => {
@@ -271,7 +267,7 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
             tracing::error!("a worker panicked: {e}");
         }
     }
-    bar.finish_and_clear();
+    display.finish();
     if let Some(e) = write_error {
         return Err(e);
     }
@@ -293,49 +289,6 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         None
     };
     Ok(RunOutcome { summary, interrupted_by, aborted })
-}
-
-fn progress_bar(len: u64, wanted: bool) -> ProgressBar {
-    if !wanted || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} eta {eta} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
-fn report_episode(bar: &ProgressBar, s: &EpisodeSummary, done: usize, total: usize) {
-    let outcome = outcome_name(s.outcome);
-    if bar.is_hidden() {
-        match &s.failure {
-            Some(f) => tracing::info!(
-                "[{done}/{total}] {} {outcome} score {} steps {}: {}",
-                s.episode.id(),
-                s.score,
-                s.steps,
-                f.lines().next().unwrap_or_default()
-            ),
-            None => tracing::info!("[{done}/{total}] {} {outcome} score {} steps {}", s.episode.id(), s.score, s.steps),
-        }
-    } else {
-        if let Some(f) = &s.failure {
-            bar.println(format!("{} failed: {}", s.episode.id(), f.lines().next().unwrap_or_default()));
-        }
-        bar.set_message(format!("{} {outcome}", s.episode.id()));
-        bar.inc(1);
-    }
-}
-
-fn outcome_name(o: EpisodeOutcome) -> &'static str {
-    match o {
-        EpisodeOutcome::Won => "won",
-        EpisodeOutcome::Lost => "lost",
-        EpisodeOutcome::Truncated => "truncated",
-        EpisodeOutcome::Failed => "failed",
-    }
 }
 
 /// SIGINT and SIGTERM as one stream of signal numbers.

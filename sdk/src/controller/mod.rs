@@ -14,6 +14,11 @@ use crate::protocol::*;
 use crate::rules::ProgressTracker;
 use crate::stepper::{self, ActionChoice};
 
+mod recording;
+
+use recording::{advice_meta, label, OpenAct, OpenPlan, Recorder};
+pub use recording::{NoRecording, RecordSink};
+
 /// Where the controller gets low-level actions.
 #[derive(Clone, Copy)]
 pub enum ActionSource<'a> {
@@ -53,12 +58,6 @@ impl Default for EpisodeOptions {
 }
 
 /// `_meta` holding one labelled value.
-fn label(key: &str, value: serde_json::Value) -> Meta {
-    let mut map = serde_json::Map::new();
-    map.insert(key.to_string(), value);
-    Some(map)
-}
-
 /// Why an episode could not be played to its end.
 #[derive(Debug, thiserror::Error)]
 pub enum EpisodeError {
@@ -66,24 +65,6 @@ pub enum EpisodeError {
     Environment(#[from] EnvError),
     #[error("policy: {0}")]
     Policy(#[from] PolicyError),
-}
-
-/// Receives recording lines as the episode produces them.
-pub trait RecordSink: Send {
-    fn record(&mut self, line: RecordLine);
-}
-
-impl RecordSink for Vec<RecordLine> {
-    fn record(&mut self, line: RecordLine) {
-        self.push(line);
-    }
-}
-
-/// Discards every line.
-pub struct NoRecording;
-
-impl RecordSink for NoRecording {
-    fn record(&mut self, _: RecordLine) {}
 }
 
 /// The subtask the environment's expert named for its action: planned as given.
@@ -94,67 +75,6 @@ impl HighLevelPolicy for ExpertPlan {
     async fn plan(&self, _: &PlanParams, _: &CancellationToken) -> Result<PlanResult, PolicyError> {
         Ok(PlanResult { subtask: self.0.clone(), usage: Usage::default() })
     }
-}
-
-/// A high-level transition waiting for the state at the next plan.
-struct OpenPlan {
-    step: u64,
-    state: HighState,
-    subtask: String,
-    reward: f64,
-    usage: RoleUsage,
-    meta: Meta,
-}
-
-/// A low-level transition waiting for the progress its action leads to.
-struct OpenAct {
-    step: u64,
-    state: LowState,
-    action: String,
-    subtask_done: bool,
-    reward: f64,
-    done: bool,
-    usage: RoleUsage,
-    next_observation: Observation,
-    meta: Meta,
-}
-
-struct Recorder<'s> {
-    key: EpisodeKey,
-    sink: &'s mut dyn RecordSink,
-}
-
-impl Recorder<'_> {
-    fn emit(&mut self, step: u64, transition: LevelTransition, reward: f64, done: bool, usage: RoleUsage, meta: Meta) {
-        self.sink.record(RecordLine::Transition(TransitionRecord {
-            episode: self.key.clone(),
-            step,
-            transition,
-            reward,
-            done,
-            usage,
-            meta,
-        }));
-    }
-
-    fn close_plan(&mut self, plan: OpenPlan, next: Option<HighState>, done: bool) {
-        let t = LevelTransition::High { state: plan.state, subtask: plan.subtask, next_state: next };
-        self.emit(plan.step, t, plan.reward, done, plan.usage, plan.meta);
-    }
-
-    fn close_act(&mut self, act: OpenAct, next_progress: String) {
-        let next_state =
-            LowState { subtask: act.state.subtask.clone(), progress: next_progress, observation: act.next_observation };
-        let t =
-            LevelTransition::Low { state: act.state, action: act.action, subtask_done: act.subtask_done, next_state };
-        self.emit(act.step, t, act.reward, act.done, act.usage, act.meta);
-    }
-}
-
-/// The expert's advice as a transition's `_meta.expert`.
-fn advice_meta(advice: &Option<ExpertActionResult>) -> Meta {
-    let advice = advice.as_ref()?;
-    label("expert", serde_json::to_value(advice).ok()?)
 }
 
 /// Plays one episode from `reset` to its end (or `max_steps`), recording as it goes.
