@@ -26,28 +26,26 @@ import json
 import logging
 import os
 import queue
-import random
 import sys
 import threading
 import traceback
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from . import errors as E
 from .environment import Environment
 from .decoding import BodyError, decode_body
 from .framing import DEFAULT_MAX_MESSAGE_SIZE, EOF, Frame, FrameError, FrameReader, FrameWriter
-from .values import ResultError, actions_json, expert_json, reset_json, step_json, task_json
+from .values import ResultError
 
 from .contract import PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, method
+from .episodes import ENV_ADMISSIBLE, ENV_EXPERT, ENV_RESET, ENV_STEP, ENV_TASKS, EnvMethods
+from .params import object_params, opt_uint
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
-_U64_MAX = 2**64 - 1
 _U32_MAX = 2**32 - 1
 _LOG_LEVELS = ("error", "warn", "info", "debug", "trace")
 INITIALIZE, INITIALIZED, SHUTDOWN, EXIT = method("initialize"), method("initialized"), method("shutdown"), method("exit")
 CANCEL_REQUEST = method("$/cancelRequest")
-ENV_TASKS, ENV_RESET, ENV_STEP = method("env/tasks"), method("env/reset"), method("env/step")
-ENV_ADMISSIBLE, ENV_EXPERT = method("env/admissibleActions"), method("env/expertAction")
 _UNCANCELLABLE = (INITIALIZE, SHUTDOWN)
 
 logger = logging.getLogger("stepwire_bridge")
@@ -74,14 +72,6 @@ class _Call:
         self.started = False
 
 
-class _Episode:
-    __slots__ = ("id", "done")
-
-    def __init__(self, eid: str) -> None:
-        self.id = eid
-        self.done = False
-
-
 def _id_key(rid: Union[int, str]) -> Tuple[bool, Union[int, str]]:
     return (isinstance(rid, str), rid)
 
@@ -95,63 +85,6 @@ def _valid_id(rid: Any) -> bool:
 def _encode(message: Any) -> bytes:
     """A message as UTF-8 JSON; raises TypeError or ValueError (UnicodeEncodeError included)."""
     return json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-
-
-# ----------------------------------------------------------------------------------------------
-# Params checking: every field the bridge reads is type-checked; unknown fields are tolerated.
-
-
-def _object_params(params: Any, method: str, required: bool = False) -> Dict[str, Any]:
-    if params is None:
-        if required:
-            raise E.InvalidParams(f"`{method}` needs params (an object)")
-        return {}
-    if not isinstance(params, dict):
-        raise E.InvalidParams(f"params of `{method}` must be an object")
-    meta = params.get("_meta")
-    if meta is not None and not isinstance(meta, dict):
-        raise E.InvalidParams("`_meta` must be an object")
-    return params
-
-
-def _req_str(p: Dict[str, Any], key: str) -> str:
-    if key not in p or p[key] is None:
-        raise E.InvalidParams(f"missing `{key}` (a string)")
-    if not isinstance(p[key], str):
-        raise E.InvalidParams(f"`{key}` must be a string, got {_json_type(p[key])}")
-    return p[key]
-
-
-def _opt_str(p: Dict[str, Any], key: str) -> Optional[str]:
-    v = p.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise E.InvalidParams(f"`{key}` must be a string, got {_json_type(v)}")
-    return v
-
-
-def _opt_uint(p: Dict[str, Any], key: str, maximum: int = _U64_MAX) -> Optional[int]:
-    v = p.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > maximum:
-        raise E.InvalidParams(f"`{key}` must be a non-negative integer, got {json.dumps(v)[:40]}")
-    return v
-
-
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, (int, float)):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "an array"
-    return "an object"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,9 +118,7 @@ class Server:
         self._state = _UNINITIALIZED
         self._shutdown_seen = False
         self._client_caps: Dict[str, Any] = {}
-        self._tasks_cache: Optional[List[dict]] = None
-        self._episode: Optional[_Episode] = None
-        self._episodes = 0
+        self._methods: Optional[EnvMethods] = None
         self._progress_tokens = 0
         self._broken = False
 
@@ -412,17 +343,17 @@ class Server:
             raise E.BridgeError(E.SERVER_NOT_INITIALIZED, "server not initialized: send `initialize` first")
         if method == SHUTDOWN:
             return self._shutdown()
-        env = self._env
-        assert env is not None
+        env, methods = self._env, self._methods
+        assert env is not None and methods is not None
         handlers = {
-            ENV_TASKS: self._tasks,
-            ENV_RESET: self._reset,
-            ENV_STEP: self._step,
+            ENV_TASKS: methods.tasks,
+            ENV_RESET: methods.reset,
+            ENV_STEP: methods.step,
         }
         if env._supports("admissible_actions"):
-            handlers[ENV_ADMISSIBLE] = self._admissible
+            handlers[ENV_ADMISSIBLE] = methods.admissible
         if env._supports("expert_action"):
-            handlers[ENV_EXPERT] = self._expert
+            handlers[ENV_EXPERT] = methods.expert
         handler = handlers.get(method)
         if handler is None:
             if method in (ENV_ADMISSIBLE, ENV_EXPERT):
@@ -436,11 +367,11 @@ class Server:
     def _initialize(self, params: Any) -> dict:
         if self._state != _UNINITIALIZED:
             raise E.BridgeError(E.INVALID_REQUEST, "`initialize` was already answered")
-        p = _object_params(params, INITIALIZE, required=True)
+        p = object_params(params, INITIALIZE, required=True)
         version = p.get("protocolVersion")
         if version is None:
             raise E.InvalidParams("missing `protocolVersion` (an integer)")
-        version = _opt_uint(p, "protocolVersion", _U32_MAX)
+        version = opt_uint(p, "protocolVersion", _U32_MAX)
         info = p.get("clientInfo")
         if info is not None and (not isinstance(info, dict) or not isinstance(info.get("name"), str)):
             raise E.InvalidParams("`clientInfo` must be an object with a string `name`")
@@ -458,6 +389,7 @@ class Server:
             if not isinstance(env, Environment):
                 raise TypeError(f"the environment factory returned {type(env).__name__}, not an Environment")
             self._env = env
+        self._methods = EnvMethods(self._env)
         env_caps = self._env.capabilities()
         self._client_caps = dict(caps or {})
         self._state = _INITIALIZED
@@ -480,122 +412,6 @@ class Server:
             except Exception:
                 logger.error("close() failed:\n%s", traceback.format_exc())
         return None
-
-    # -- env/* ---------------------------------------------------------------------------------
-
-    def _load_tasks(self) -> List[dict]:
-        assert self._env is not None
-        tasks = self._env.tasks()
-        if not isinstance(tasks, (list, tuple)):
-            raise ResultError("tasks() must return a list of Task")
-        self._tasks_cache = [task_json(t) for t in tasks]
-        return self._tasks_cache
-
-    def _tasks(self, params: Any) -> dict:
-        _object_params(params, ENV_TASKS)
-        return {"tasks": self._load_tasks()}
-
-    def _reset(self, params: Any) -> dict:
-        env = self._env
-        assert env is not None
-        p = _object_params(params, ENV_RESET, required=True)
-        task = _req_str(p, "task")
-        split = _opt_str(p, "split")
-        variation = _opt_uint(p, "variation")
-        seed = _opt_uint(p, "seed")
-        options = p.get("options")
-        if options is None:
-            options = {}
-        if not isinstance(options, dict):
-            raise E.InvalidParams("`options` must be an object")
-        known_options = [str(o) for o in env.reset_options]
-        unknown = sorted(k for k in options if k not in known_options)
-        if unknown:
-            raise E.InvalidParams(
-                f"unknown reset option(s) {unknown}; this environment understands {known_options}"
-            )
-        tasks = self._tasks_cache if self._tasks_cache is not None else self._load_tasks()
-        info = next((t for t in tasks if t["id"] == task), None)
-        if info is None:
-            raise E.UnknownTask(f"unknown task `{task}`", data={"tasks": [t["id"] for t in tasks]})
-        split_names = [s["name"] for s in info["splits"]]
-        if split is None:
-            if not split_names:
-                raise E.UnknownTask(f"task `{task}` has no splits", data={"task": task, "splits": []})
-            split = env.default_split if env.default_split in split_names else split_names[0]
-        if split not in split_names:
-            raise E.UnknownTask(
-                f"task `{task}` has no split `{split}`", data={"task": task, "splits": split_names}
-            )
-        count = next(s["count"] for s in info["splits"] if s["name"] == split)
-        if variation is None:
-            if count == 0:
-                raise E.UnknownTask(
-                    f"split `{split}` of task `{task}` is empty", data={"task": task, "split": split, "count": 0}
-                )
-            # The same rule in every SDK (tests/sdk-cases/): a seed picks variation seed % count.
-            variation = seed % count if seed is not None else random.randrange(count)
-        elif variation >= count:
-            raise E.UnknownTask(
-                f"variation {variation} is out of range: split `{split}` of task `{task}` has {count}",
-                data={"task": task, "split": split, "count": count},
-            )
-        self._episode = None  # the old episode is gone, whatever happens next
-        r = env.reset(task=task, split=split, variation=variation, seed=seed, options=dict(options))
-        self._episodes += 1
-        eid = getattr(r, "episode_id", None)
-        if eid is None:
-            eid = f"{self._episodes}:{task}/{split}/{variation}"
-        elif not isinstance(eid, str):
-            raise ResultError("Reset.episode_id must be a str")
-        result = reset_json(r, eid, variation)
-        self._episode = _Episode(eid)
-        return result
-
-    def _need_episode(self) -> _Episode:
-        if self._episode is None:
-            raise E.NoEpisode("no episode: call `env/reset` first")
-        return self._episode
-
-    def _step(self, params: Any) -> dict:
-        env = self._env
-        assert env is not None
-        p = _object_params(params, ENV_STEP, required=True)
-        action = _req_str(p, "action")
-        episode = self._need_episode()
-        if episode.done:
-            raise E.EpisodeOver(f"episode `{episode.id}` is over: reset before stepping again")
-        try:
-            s = env.step(action)
-        except E.EnvironmentCrashed:
-            self._episode = None
-            raise
-        result = step_json(s)
-        if result["done"]:
-            episode.done = True
-        return result
-
-    def _admissible(self, params: Any) -> dict:
-        assert self._env is not None
-        _object_params(params, ENV_ADMISSIBLE)
-        self._need_episode()
-        try:
-            actions = self._env.admissible_actions()
-        except E.EnvironmentCrashed:
-            self._episode = None
-            raise
-        return {"actions": actions_json(actions)}
-
-    def _expert(self, params: Any) -> dict:
-        assert self._env is not None
-        _object_params(params, ENV_EXPERT)
-        self._need_episode()
-        try:
-            advice = self._env.expert_action()
-        except E.EnvironmentCrashed:
-            self._episode = None
-            raise
-        return expert_json(advice)
 
     # -- helpers for author code ----------------------------------------------------------------
 
