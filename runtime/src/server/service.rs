@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use stepwire_sdk::policy::Agent;
 use stepwire_sdk::protocol::methods::*;
 use stepwire_sdk::protocol::*;
+use stepwire_sdk::rpc::{parse_params as parse, to_result as reply};
 use stepwire_sdk::stepper::{self, ActionChoice};
 use tokio_util::sync::CancellationToken;
 
@@ -16,15 +16,6 @@ use tokio_util::sync::CancellationToken;
 pub struct AgentService {
     agent: Arc<dyn Agent>,
     capabilities: AgentCapabilities,
-}
-
-fn parse<T: DeserializeOwned>(method: &str, params: Option<Value>) -> Result<T, RpcError> {
-    serde_json::from_value(params.unwrap_or(Value::Null))
-        .map_err(|e| RpcError::invalid_params(format!("{method}: {e}")))
-}
-
-fn reply<T: Serialize>(value: T) -> Result<Value, RpcError> {
-    serde_json::to_value(value).map_err(|e| RpcError::internal(format!("serialising the result: {e}")))
 }
 
 impl AgentService {
