@@ -7,7 +7,7 @@ both to it."""
 from __future__ import annotations
 
 import random
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, TypeVar
 
 from . import errors as E
 from .contract import method
@@ -17,6 +17,7 @@ from .values import ResultError, actions_json, expert_json, reset_json, step_jso
 
 ENV_TASKS, ENV_RESET, ENV_STEP = method("env/tasks"), method("env/reset"), method("env/step")
 ENV_ADMISSIBLE, ENV_EXPERT = method("env/admissibleActions"), method("env/expertAction")
+T = TypeVar("T")
 
 
 class _Episode:
@@ -37,7 +38,6 @@ class EnvMethods:
         self._episodes = 0
 
     def load_tasks(self) -> List[dict]:
-        assert self._env is not None
         tasks = self._env.tasks()
         if not isinstance(tasks, (list, tuple)):
             raise ResultError("tasks() must return a list of Task")
@@ -50,7 +50,6 @@ class EnvMethods:
 
     def reset(self, params: Any) -> dict:
         env = self._env
-        assert env is not None
         p = object_params(params, ENV_RESET, required=True)
         task = req_str(p, "task")
         split = opt_str(p, "split")
@@ -110,42 +109,31 @@ class EnvMethods:
             raise E.NoEpisode("no episode: call `env/reset` first")
         return self._episode
 
+    def _in_episode(self, call: Callable[[], T]) -> T:
+        """Runs an environment call on the live episode; a crash ends the episode."""
+        try:
+            return call()
+        except E.EnvironmentCrashed:
+            self._episode = None
+            raise
+
     def step(self, params: Any) -> dict:
-        env = self._env
-        assert env is not None
         p = object_params(params, ENV_STEP, required=True)
         action = req_str(p, "action")
         episode = self._need_episode()
         if episode.done:
             raise E.EpisodeOver(f"episode `{episode.id}` is over: reset before stepping again")
-        try:
-            s = env.step(action)
-        except E.EnvironmentCrashed:
-            self._episode = None
-            raise
-        result = step_json(s)
+        result = step_json(self._in_episode(lambda: self._env.step(action)))
         if result["done"]:
             episode.done = True
         return result
 
     def admissible(self, params: Any) -> dict:
-        assert self._env is not None
         object_params(params, ENV_ADMISSIBLE)
         self._need_episode()
-        try:
-            actions = self._env.admissible_actions()
-        except E.EnvironmentCrashed:
-            self._episode = None
-            raise
-        return {"actions": actions_json(actions)}
+        return {"actions": actions_json(self._in_episode(self._env.admissible_actions))}
 
     def expert(self, params: Any) -> dict:
-        assert self._env is not None
         object_params(params, ENV_EXPERT)
         self._need_episode()
-        try:
-            advice = self._env.expert_action()
-        except E.EnvironmentCrashed:
-            self._episode = None
-            raise
-        return expert_json(advice)
+        return expert_json(self._in_episode(self._env.expert_action))
