@@ -39,7 +39,8 @@ pub fn run_harness(harness: &Path, args: &[&str]) -> Value {
     let out = match finished.recv_timeout(HANG_LIMIT) {
         Ok(out) => out.expect("the harness's output is read"),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid fits in i32"));
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             panic!("{} {args:?} hung: killed after {HANG_LIMIT:?}", harness.display());
         }
     };

@@ -72,17 +72,16 @@ impl Schemas {
                 None => return Ok(()),
             },
         };
+        let errors: Vec<String> =
+            validator.iter_errors(value).take(3).map(|e| format!("at `{}`: {e}", e.instance_path)).collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
         let what = match kind {
             Kind::ResultOf(method) => format!("the `{method}` result"),
             other => format!("{other:?}"),
         };
-        let errors: Vec<String> =
-            validator.iter_errors(value).take(3).map(|e| format!("{what} at `{}`: {e}", e.instance_path)).collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+        Err(errors.iter().map(|e| format!("{what} {e}")).collect::<Vec<_>>().join("; "))
     }
 
     /// The schema a method's result must match: any request of the protocol.

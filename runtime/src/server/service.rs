@@ -7,7 +7,7 @@ use serde_json::Value;
 use stepwire_sdk::policy::Agent;
 use stepwire_sdk::protocol::methods::*;
 use stepwire_sdk::protocol::*;
-use stepwire_sdk::rpc::{parse_params as parse, to_result as reply};
+use stepwire_sdk::rpc::{parse_params, to_result};
 use stepwire_sdk::stepper::{self, ActionChoice};
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +36,7 @@ impl AgentService {
     pub fn initialize(&self, params: Option<Value>) -> Result<Value, RpcError> {
         let p = stepwire_sdk::lifecycle::parse_initialize(params)?;
         tracing::info!(client = %p.client_info.name, "host initialized");
-        reply(self.initialize_result())
+        to_result(self.initialize_result())
     }
 
     /// Runs one agent-plane method. Lifecycle methods are the transport's business.
@@ -49,21 +49,21 @@ impl AgentService {
         let agent = self.agent.as_ref();
         match method {
             AgentPlan::NAME => {
-                let p: PlanParams = parse(method, params)?;
-                reply(agent.plan(&p, cancel).await?)
+                let p: PlanParams = parse_params(method, params)?;
+                to_result(agent.plan(&p, cancel).await?)
             }
             AgentAct::NAME => {
-                let p: ActParams = parse(method, params)?;
-                reply(agent.act(&p, cancel).await?)
+                let p: ActParams = parse_params(method, params)?;
+                to_result(agent.act(&p, cancel).await?)
             }
             AgentProgress::NAME => {
-                let p: ProgressUpdateParams = parse(method, params)?;
-                reply(agent.update(&p, cancel).await?)
+                let p: ProgressUpdateParams = parse_params(method, params)?;
+                to_result(agent.update(&p, cancel).await?)
             }
             AgentStep::NAME => {
-                let p: AgentStepParams = parse(method, params)?;
+                let p: AgentStepParams = parse_params(method, params)?;
                 let low = ActionChoice::Policy(agent);
-                reply(stepper::step(agent, low, agent, &p, cancel).await?)
+                to_result(stepper::step(agent, low, agent, &p, cancel).await?)
             }
             other => Err(RpcError::method_not_found(other)),
         }

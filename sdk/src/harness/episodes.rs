@@ -12,8 +12,9 @@ use crate::protocol::{ErrorCode, ResetParams, ResetResult, RpcError, StepResult,
 /// The split `env/reset` uses when it names none: `train` when the task has it, else its first.
 pub const DEFAULT_SPLIT: &str = "train";
 
-#[derive(Default)]
 pub(crate) struct Episodes {
+    /// The reset options the environment announced; others are refused.
+    reset_options: Vec<String>,
     /// `env/tasks` as first answered: tasks do not change within a bridge process.
     tasks: Option<Vec<TaskInfo>>,
     /// `None` before the first reset and after a crash; `Some(done)` otherwise.
@@ -21,6 +22,10 @@ pub(crate) struct Episodes {
 }
 
 impl Episodes {
+    pub fn new(reset_options: Vec<String>) -> Self {
+        Episodes { reset_options, tasks: None, current: None }
+    }
+
     pub async fn tasks<E: Environment>(&mut self, env: &mut E) -> Result<Vec<TaskInfo>, EnvError> {
         if let Some(tasks) = &self.tasks {
             return Ok(tasks.clone());
@@ -32,7 +37,7 @@ impl Episodes {
 
     /// Checks `p` and fills in its split and variation, so the environment gets concrete ones.
     pub async fn resolve<E: Environment>(&mut self, env: &mut E, mut p: ResetParams) -> Result<ResetParams, EnvError> {
-        let known = env.capabilities().reset_options;
+        let known = &self.reset_options;
         let unknown: Vec<&String> = p.options.keys().filter(|k| !known.contains(k)).collect();
         if !unknown.is_empty() {
             return Err(EnvError::InvalidParams(format!(

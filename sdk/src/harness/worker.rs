@@ -35,7 +35,7 @@ pub(crate) type JobQueue = mpsc::UnboundedSender<Job>;
 /// Runs jobs until every sender is gone. A cancelled job is skipped, or dropped mid-call: the
 /// episode is then in whatever state the environment left it, and a reset is the way on.
 pub(crate) async fn run<E: Environment>(mut env: E, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let mut episodes = Episodes::default();
+    let mut episodes = Episodes::new(env.capabilities().reset_options);
     while let Some(job) = jobs.recv().await {
         if job.cancel.is_cancelled() {
             let _ = job.reply.send(Err(RpcError::cancelled()));
