@@ -27,7 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bridges"))
-from replay_check import BridgeClient  # noqa: E402
+from bridge_client import BridgeClient  # noqa: E402
 
 
 def stats(xs):

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from replay_check import BridgeClient
+from bridge_client import BridgeClient
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")

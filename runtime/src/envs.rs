@@ -1,11 +1,10 @@
 //! The environment registry: short names (`scienceworld`, `lockbox`, ...) for the bridges this
 //! repository ships, and how any other `--env` value becomes a bridge command line.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use stepwire_sdk::client::BridgeCommand;
+use stepwire_sdk::client::{python_interpreter, BridgeCommand};
 
 /// How a known environment's bridge is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,17 +88,6 @@ fn find_root_from(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// `$STEPWIRE_PYTHON`, else `<repo>/.venv/bin/python`, else `python3`.
-pub fn python(root: Option<&Path>) -> OsString {
-    if let Some(p) = std::env::var_os("STEPWIRE_PYTHON").filter(|p| !p.is_empty()) {
-        return p;
-    }
-    if let Some(venv) = root.map(|r| r.join(".venv/bin/python")).filter(|p| p.exists()) {
-        return venv.into_os_string();
-    }
-    "python3".into()
-}
-
 /// Resolves `--env`: a registry name, else a command line split with shell-words rules.
 pub fn resolve(spec: &str) -> anyhow::Result<ResolvedEnv> {
     let spec = spec.trim();
@@ -141,7 +129,7 @@ fn resolve_known(known: &KnownEnv) -> anyhow::Result<ResolvedEnv> {
             if !path.is_file() {
                 bail!("the `{}` bridge is missing: {} does not exist", known.name, path.display());
             }
-            BridgeCommand::new(python(Some(&root))).arg(path).name(known.name)
+            BridgeCommand::new(python_interpreter(Some(&root))).arg(path).name(known.name)
         }
         Launch::Binary { bin, package } => {
             let path = find_binary(bin, root.as_deref()).with_context(|| {
@@ -287,6 +275,6 @@ mod tests {
     fn command_lines_resolve() {
         let r = resolve("/bin/sh -c 'exit 0'").unwrap();
         assert_eq!(r.name, "sh");
-        assert_eq!(r.command.args, vec![OsString::from("-c"), OsString::from("exit 0")]);
+        assert_eq!(r.command.args, vec![std::ffi::OsString::from("-c"), std::ffi::OsString::from("exit 0")]);
     }
 }

@@ -12,15 +12,28 @@ use stepwire_sdk::rpc::{
     Router,
 };
 use stepwire_sdk::transport::Transport;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 const LIMIT: Duration = Duration::from_secs(5);
 
-#[derive(Default)]
 struct TestHandler {
     release: Arc<Notify>,
     seen: Arc<Mutex<Vec<i64>>>,
     cancelled: Arc<AtomicBool>,
+    /// Notifications named `held` wait here until a permit is added.
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for TestHandler {
+    fn default() -> Self {
+        TestHandler {
+            release: Default::default(),
+            seen: Default::default(),
+            cancelled: Default::default(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
 }
 
 impl Handler for TestHandler {
@@ -58,9 +71,13 @@ impl Handler for TestHandler {
         })
     }
 
-    fn notification(&self, _: NotificationContext, _: &str, params: Option<Value>) -> BoxFuture<()> {
+    fn notification(&self, _: NotificationContext, method: &str, params: Option<Value>) -> BoxFuture<()> {
         let seen = self.seen.clone();
+        let gate = (method == "held").then(|| self.gate.clone());
         Box::pin(async move {
+            if let Some(gate) = gate {
+                let _open = gate.acquire().await;
+            }
             let i = params.and_then(|p| p["i"].as_i64()).unwrap_or(-1);
             // Earlier notifications sleep longer: only in-order handling keeps the order.
             tokio::time::sleep(Duration::from_millis((20 - i.min(20)) as u64)).await;
@@ -202,6 +219,19 @@ async fn typed_router_round_trip() {
     assert!(matches!(err, CallError::Rpc(e) if e.code.code() == -32601));
 }
 
+/// Writes `frame(0)`, `frame(1)`, ... until a write stays blocked for 300 ms (or 100,000 were
+/// taken in); returns how many were written whole.
+async fn flood(peer: &mut (impl tokio::io::AsyncWrite + Unpin), frame: impl Fn(usize) -> Vec<u8>) -> usize {
+    let mut written = 0;
+    for i in 0..100_000 {
+        match tokio::time::timeout(Duration::from_millis(300), peer.write_all(&frame(i))).await {
+            Ok(Ok(())) => written += 1,
+            _ => break,
+        }
+    }
+    written
+}
+
 #[tokio::test]
 async fn a_peer_that_never_reads_answers_is_no_longer_read() {
     // The peer writes requests as fast as it can and reads nothing back. Without backpressure
@@ -211,19 +241,13 @@ async fn a_peer_that_never_reads_answers_is_no_longer_read() {
     let (sr, sw) = tokio::io::split(server_side);
     let _server = Connection::start(Transport::new(sr, sw), TestHandler::default(), opts());
     let (mut peer_read, mut peer_write) = tokio::io::split(client_side);
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let frame = |i: usize| {
         stepwire_sdk::framing::frame_bytes(
             json!({"jsonrpc": "2.0", "id": i, "method": "echo", "params": [i]}).to_string().as_bytes(),
         )
     };
-    let mut written = 0;
-    for i in 0..100_000 {
-        match tokio::time::timeout(Duration::from_millis(300), peer_write.write_all(&frame(i))).await {
-            Ok(Ok(())) => written += 1,
-            _ => break,
-        }
-    }
+    let written = flood(&mut peer_write, frame).await;
     assert!(written < 5_000, "{written} requests were taken in without their answers being read");
     // Nothing is lost: once the peer reads, every request it wrote is answered.
     let mut answered = Vec::new();
@@ -247,6 +271,36 @@ async fn a_peer_that_never_reads_answers_is_no_longer_read() {
     assert_eq!(answered.len(), written);
 }
 
+#[tokio::test]
+async fn a_peer_that_floods_notifications_is_no_longer_read_until_they_run() {
+    // The notification handler is held: without a bounded queue every notification the peer
+    // writes is read and queued in memory; with it, reading stops and the peer's writes block.
+    let handler = TestHandler::default();
+    let (gate, seen) = (handler.gate.clone(), handler.seen.clone());
+    let (server_side, client_side) = tokio::io::duplex(16 * 1024);
+    let (sr, sw) = tokio::io::split(server_side);
+    let _server = Connection::start(Transport::new(sr, sw), handler, opts());
+    let (_peer_read, mut peer_write) = tokio::io::split(client_side);
+    let frame = |i: usize| {
+        stepwire_sdk::framing::frame_bytes(
+            json!({"jsonrpc": "2.0", "method": "held", "params": {"i": i}}).to_string().as_bytes(),
+        )
+    };
+    let written = flood(&mut peer_write, frame).await;
+    assert!(written < 5_000, "{written} notifications were taken in while none could run");
+    // Nothing is lost: once the handler runs again, every notification written runs, in order.
+    gate.add_permits(1);
+    tokio::time::timeout(LIMIT, async {
+        while seen.lock().unwrap().len() < written {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("every queued notification runs");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, (0..written as i64).collect::<Vec<_>>());
+}
+
 /// A bridge-side peer: strict, as `BridgeClient` makes it.
 fn strict_client() -> (Connection, tokio::io::DuplexStream) {
     let (ours, theirs) = tokio::io::duplex(1 << 20);
@@ -257,7 +311,6 @@ fn strict_client() -> (Connection, tokio::io::DuplexStream) {
 
 #[tokio::test]
 async fn a_strict_peer_that_breaks_the_protocol_is_dropped_at_once() {
-    use tokio::io::AsyncWriteExt;
     for (what, bytes) in [
         ("not JSON", stepwire_sdk::framing::frame_bytes(b"hello")),
         ("an answer to nothing", stepwire_sdk::framing::frame_bytes(br#"{"jsonrpc":"2.0","id":999,"result":1}"#)),

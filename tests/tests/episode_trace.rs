@@ -2,8 +2,8 @@
 //! recording format sees, with timings and episode ids replaced.
 
 use serde_json::Value;
-use stepwire_runtime::envs::python;
-use stepwire_sdk::client::{BridgeClient, BridgeCommand, BridgeOptions};
+
+use stepwire_sdk::client::{python_interpreter, BridgeClient, BridgeCommand, BridgeOptions};
 use stepwire_sdk::controller::{play_episode, ActionSource, EpisodeOptions, Policies};
 use stepwire_sdk::protocol::{EpisodeKey, EpisodeOutcome, RecordLine, ResetParams};
 use stepwire_sdk::rules::{RecentActionsProgress, RuleAgent, WholeTaskPlanner};
@@ -75,7 +75,7 @@ async fn lockbox_expert_episode_trace() {
 
 #[tokio::test]
 async fn python_example_rule_agent_episode_trace() {
-    let cmd = BridgeCommand::new(python(Some(&workspace())))
+    let cmd = BridgeCommand::new(python_interpreter(Some(&workspace())))
         .arg(workspace().join("examples/python-bridge/bridge.py"))
         .name("garden");
     let tasks = ["water-plant"];

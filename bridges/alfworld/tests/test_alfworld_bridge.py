@@ -15,7 +15,7 @@ from bridge_testing import (  # noqa: E402
     subtask_groups,
     survivors_of_a_killed_bridge,
 )
-from replay_check import RpcError, play_expert  # noqa: E402
+from bridge_client import RpcError, play_expert  # noqa: E402
 
 CMD = bridge_command("alfworld")
 DATA = os.environ.get("ALFWORLD_DATA") or os.path.join(REPO, ".cache", "alfworld")

@@ -33,7 +33,10 @@ from .errors import (
     UnknownTask,
 )
 from .framing import DEFAULT_MAX_MESSAGE_SIZE
-from .server import PROTOCOL_VERSION, Server, guard_stdio, is_cancelled, log, progress, serve
+from .author import is_cancelled, log, progress
+from .contract import PROTOCOL_VERSION
+from .server import Server
+from .stdio import guard_stdio, serve
 from .subtasks import SubtaskNames
 from .values import Expert, Observation, Reset, Split, Step, Task
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from . import author
 from .values import Expert, Reset, Step, Task
 
 
@@ -95,21 +96,15 @@ class Environment:
 
     def log(self, message: str, level: str = "info", data: Any = None) -> None:
         """Send ``$/logMessage`` to the client when it records them, else write to stderr."""
-        from . import server
-
-        server.log(message, level=level, data=data)
+        author.log(message, level=level, data=data)
 
     def is_cancelled(self) -> bool:
         """True when the request now running was cancelled; long code may stop early by raising
         :class:`RequestCancelled`."""
-        from . import server
-
-        return server.is_cancelled()
+        return author.is_cancelled()
 
     def progress(self, title: str, message: Optional[str] = None) -> "contextlib.AbstractContextManager":
         """``with self.progress("Starting the JVM") as p: p.report("50%", 50)`` sends
         ``$/progress`` begin/report/end when the client shows progress."""
-        from . import server
-
-        return server.progress(title, message)
+        return author.progress(title, message)
 

@@ -21,7 +21,6 @@ Cancellation semantics (``$/cancelRequest {id}``):
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Union
 
+from . import author
 from . import errors as E
 from .environment import Environment
 from .decoding import BodyError, decode_body
@@ -47,6 +47,9 @@ _LOG_LEVELS = ("error", "warn", "info", "debug", "trace")
 INITIALIZE, INITIALIZED, SHUTDOWN, EXIT = method("initialize"), method("initialized"), method("shutdown"), method("exit")
 CANCEL_REQUEST = method("$/cancelRequest")
 _UNCANCELLABLE = (INITIALIZE, SHUTDOWN)
+
+# Requests read but not yet run; the same bound as the Rust SDK's reply queue.
+MAX_QUEUED_REQUESTS = 64
 
 logger = logging.getLogger("stepwire_bridge")
 
@@ -113,7 +116,9 @@ class Server:
         self._idle = threading.Condition(self._lock)
         self._outstanding = 0
         self._pending: Dict[Tuple[bool, Union[int, str]], _Call] = {}
-        self._queue: "queue.Queue[Optional[_Call]]" = queue.Queue()
+        # Bounded: when the worker falls behind, the reader waits, so a peer that floods
+        # requests is no longer read (its writes block) instead of filling memory.
+        self._queue: "queue.Queue[Optional[_Call]]" = queue.Queue(maxsize=MAX_QUEUED_REQUESTS)
         self._current: Optional[_Call] = None
         self._state = _UNINITIALIZED
         self._shutdown_seen = False
@@ -160,8 +165,7 @@ class Server:
         0 when ``shutdown`` was answered before, 1 otherwise."""
         worker = threading.Thread(target=self._work, name="stepwire-bridge-worker", daemon=True)
         worker.start()
-        global _active
-        _active = self
+        author.activate(self)
         try:
             while True:
                 item = self._reader.read()
@@ -431,69 +435,22 @@ class Server:
             py_level = {"error": 40, "warn": 30, "info": 20, "debug": 10, "trace": 5}[level]
             logger.log(py_level, "%s", message)
 
+    def send_progress(self, token: str, value: dict) -> None:
+        """``$/progress`` when the client asked for it (``progress`` capability), else stderr."""
+        if self._state != _UNINITIALIZED and self._client_caps.get("progress") is True:
+            self.notify("$/progress", {"token": token, "value": value})
+        else:
+            logger.info("progress: %s", " ".join(str(v) for k, v in value.items() if k != "kind") or value["kind"])
+
     @contextmanager
-    def progress(self, title: str, message: Optional[str] = None) -> Iterator["_Progress"]:
+    def progress(self, title: str, message: Optional[str] = None) -> Iterator["author.Progress"]:
         self._progress_tokens += 1
-        p = _Progress(self, f"stepwire-bridge-{self._progress_tokens}")
+        p = author.Progress(self, f"stepwire-bridge-{self._progress_tokens}")
         p._send({"kind": "begin", "title": str(title), **({"message": message} if message else {})})
         try:
             yield p
         finally:
             p._send({"kind": "end"})
-
-
-class _Progress:
-    def __init__(self, server: Server, token: str) -> None:
-        self._server = server
-        self.token = token
-
-    def report(self, message: Optional[str] = None, percentage: Optional[int] = None) -> None:
-        value: dict = {"kind": "report"}
-        if message is not None:
-            value["message"] = str(message)
-        if percentage is not None:
-            value["percentage"] = max(0, min(100, int(percentage)))
-        self._send(value)
-
-    def _send(self, value: dict) -> None:
-        s = self._server
-        if s._state != _UNINITIALIZED and s._client_caps.get("progress") is True:
-            s.notify("$/progress", {"token": self.token, "value": value})
-        else:
-            logger.info("progress: %s", " ".join(str(v) for k, v in value.items() if k != "kind") or value["kind"])
-
-
-# ----------------------------------------------------------------------------------------------
-# Module-level helpers and the entry point.
-
-_active: Optional[Server] = None
-
-
-def is_cancelled() -> bool:
-    """True when the request the worker is running now was cancelled."""
-    return _active is not None and _active.is_cancelled()
-
-
-def log(message: str, level: str = "info", data: Any = None) -> None:
-    """``$/logMessage`` to the client when it records them (``logMessages`` capability), else stderr."""
-    if _active is not None:
-        _active.log(message, level=level, data=data)
-    else:
-        logger.info("%s", message)
-
-
-@contextmanager
-def progress(title: str, message: Optional[str] = None) -> Iterator[Optional[_Progress]]:
-    """``$/progress`` begin/end around a block; ``.report(message, percentage)`` in between."""
-    if _active is None:
-        logger.info("%s", title)
-        yield None
-        return
-    with _active.progress(title, message) as p:
-        yield p
-
-
-_guarded: Optional[Tuple[BinaryIO, BinaryIO]] = None
 
 
 def _exit_code(e: BaseException) -> int:
@@ -504,79 +461,3 @@ def _exit_code(e: BaseException) -> int:
     if code is None:
         return 0
     return code if isinstance(code, int) else 1
-
-
-def guard_stdio() -> Tuple[BinaryIO, BinaryIO]:
-    """Take the real stdin/stdout for the protocol and make fd 1 (and ``sys.stdout``) point to
-    stderr and fd 0 to /dev/null, so stray ``print()``s, C libraries and child processes (a JVM)
-    cannot corrupt or steal protocol bytes. Idempotent; returns ``(protocol_in, protocol_out)``.
-    Call it first thing if your module prints at import time."""
-    global _guarded
-    if _guarded is not None:
-        return _guarded
-    try:
-        sys.stdout.flush()
-    except Exception:
-        pass
-    try:
-        in_fd = os.dup(0)
-        out_fd = os.dup(1)
-        os.dup2(2, 1)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        proto_in: BinaryIO = os.fdopen(in_fd, "rb")
-        proto_out: BinaryIO = os.fdopen(out_fd, "wb")
-    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
-        proto_in = sys.stdin.buffer
-        proto_out = sys.stdout.buffer
-    sys.stdout = sys.stderr
-    try:
-        sys.stdin = open(os.devnull, "r")
-    except OSError:
-        pass
-    _guarded = (proto_in, proto_out)
-    return _guarded
-
-
-def _setup_logging() -> None:
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[stepwire-bridge %(levelname)s] %(message)s"))
-    logger.addHandler(handler)
-    level = os.environ.get("STEPWIRE_BRIDGE_LOG", "info").upper()
-    logger.setLevel(getattr(logging, level, logging.INFO) if level != "TRACE" else 5)
-    logger.propagate = False
-
-
-def serve(
-    env: EnvSource,
-    *,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    stdin: Optional[BinaryIO] = None,
-    stdout: Optional[BinaryIO] = None,
-    exit: bool = True,
-) -> int:
-    """Serve ``env`` (an :class:`Environment`, or better its class / a factory) on stdin/stdout
-    until ``exit`` or end of input, then end the process (code 0 after ``shutdown``, else 1).
-
-    With ``stdin``/``stdout`` given (binary streams), the process's stdio is left alone; with
-    ``exit=False`` the exit code is returned instead of ending the process.
-    """
-    _setup_logging()
-    if stdin is None or stdout is None:
-        proto_in, proto_out = guard_stdio()
-        stdin = stdin or proto_in
-        stdout = stdout or proto_out
-    server = Server(env, stdin, stdout, max_message_size=max_message_size)
-    code = server.run()
-    if not exit:
-        return code
-    for stream in (sys.stderr, stdout):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    # os._exit: an engine's non-daemon threads (py4j, a JVM bridge) must not keep us alive.
-    os._exit(code)

@@ -19,7 +19,7 @@ from bridge_testing import (  # noqa: E402
     started,
     subtask_groups,
 )
-from replay_check import BridgeClient, RpcError, play_expert  # noqa: E402
+from bridge_client import BridgeClient, RpcError, play_expert  # noqa: E402
 
 CMD = bridge_command("scienceworld", "--jvm-heap", "1g")
 
@@ -162,7 +162,7 @@ def test_killed_parent_leaves_no_bridge_or_jvm():
     # parent = a Python process that starts the bridge, tells us the pids, then waits; SIGKILL it.
     script = (
         "import sys, time; sys.path.insert(0, %r)\n"
-        "from replay_check import BridgeClient\n"
+        "from bridge_client import BridgeClient\n"
         "c = BridgeClient(%r); c.initialize(); c.reset('boil', 'train', 0)\n"
         "import test_scienceworld_bridge as t\n"
         "print(c.proc.pid, *t.children(c.proc.pid), flush=True)\n"

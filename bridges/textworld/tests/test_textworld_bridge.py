@@ -18,7 +18,7 @@ from bridge_testing import (  # noqa: E402
     subtask_groups,
     survivors_of_a_killed_bridge,
 )
-from replay_check import RpcError, play_expert  # noqa: E402
+from bridge_client import RpcError, play_expert  # noqa: E402
 
 GAMES = twgames.default_games_dir()
 CMD = bridge_command("textworld", "--games", GAMES)

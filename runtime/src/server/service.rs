@@ -7,20 +7,20 @@ use serde_json::Value;
 use stepwire_sdk::policy::Agent;
 use stepwire_sdk::protocol::methods::*;
 use stepwire_sdk::protocol::*;
-use stepwire_sdk::rpc::{parse_params, to_result};
+use stepwire_sdk::rpc::{to_result, Methods};
 use stepwire_sdk::stepper::{self, ActionChoice};
 use tokio_util::sync::CancellationToken;
 
 /// One loaded agent, shared by every connection and session.
 #[derive(Clone)]
 pub struct AgentService {
-    agent: Arc<dyn Agent>,
+    methods: Arc<Methods<CancellationToken>>,
     capabilities: AgentCapabilities,
 }
 
 impl AgentService {
     pub fn new(agent: Arc<dyn Agent>, capabilities: AgentCapabilities) -> Self {
-        AgentService { agent, capabilities }
+        AgentService { methods: Arc::new(agent_methods(agent)), capabilities }
     }
 
     pub fn initialize_result(&self) -> InitializeResult {
@@ -46,28 +46,35 @@ impl AgentService {
         params: Option<Value>,
         cancel: &CancellationToken,
     ) -> Result<Value, RpcError> {
-        let agent = self.agent.as_ref();
-        match method {
-            AgentPlan::NAME => {
-                let p: PlanParams = parse_params(method, params)?;
-                to_result(agent.plan(&p, cancel).await?)
-            }
-            AgentAct::NAME => {
-                let p: ActParams = parse_params(method, params)?;
-                to_result(agent.act(&p, cancel).await?)
-            }
-            AgentProgress::NAME => {
-                let p: ProgressUpdateParams = parse_params(method, params)?;
-                to_result(agent.update(&p, cancel).await?)
-            }
-            AgentStep::NAME => {
-                let p: AgentStepParams = parse_params(method, params)?;
-                let low = ActionChoice::Policy(agent);
-                to_result(stepper::step(agent, low, agent, &p, cancel).await?)
-            }
-            other => Err(RpcError::method_not_found(other)),
-        }
+        self.methods.call(method, params, cancel.clone()).await
     }
+}
+
+/// The agent plane's methods, typed: one entry per method of the `methods!` table's agent plane.
+fn agent_methods(agent: Arc<dyn Agent>) -> Methods<CancellationToken> {
+    let plan = agent.clone();
+    let act = agent.clone();
+    let update = agent.clone();
+    Methods::new()
+        .on::<AgentPlan, _, _>(move |p, cancel| {
+            let agent = plan.clone();
+            async move { Ok(agent.plan(&p, &cancel).await?) }
+        })
+        .on::<AgentAct, _, _>(move |p, cancel| {
+            let agent = act.clone();
+            async move { Ok(agent.act(&p, &cancel).await?) }
+        })
+        .on::<AgentProgress, _, _>(move |p, cancel| {
+            let agent = update.clone();
+            async move { Ok(agent.update(&p, &cancel).await?) }
+        })
+        .on::<AgentStep, _, _>(move |p, cancel| {
+            let agent = agent.clone();
+            async move {
+                let agent = agent.as_ref();
+                Ok(stepper::step(agent, ActionChoice::Policy(agent), agent, &p, &cancel).await?)
+            }
+        })
 }
 
 /// One host's connection to the service, behind the SDK's lifecycle layer (stdio and WebSocket
@@ -141,6 +148,15 @@ mod tests {
 
     use super::*;
     use crate::server::test_agent::HeldAgent;
+
+    #[test]
+    fn the_service_serves_every_agent_plane_request_and_nothing_else() {
+        use stepwire_sdk::protocol::methods::{MethodKind, Plane, METHODS};
+        let methods = agent_methods(Arc::new(HeldAgent::default()));
+        for info in METHODS.iter().filter(|m| m.kind == MethodKind::Request) {
+            assert_eq!(methods.serves(info.name), info.plane == Plane::Agent, "{}", info.name);
+        }
+    }
 
     #[tokio::test]
     async fn a_session_runs_at_most_max_in_flight_requests() {

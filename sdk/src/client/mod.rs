@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use process::BridgeCommand;
 use process::BridgeProcess;
+pub use process::{python_interpreter, BridgeCommand};
 
 use crate::environment::{EnvError, Environment};
 use crate::protocol::methods::{

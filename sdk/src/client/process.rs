@@ -17,6 +17,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::transport::Transport;
 
+/// The Python that runs Python bridges (and the project's Python tools): `$STEPWIRE_PYTHON`,
+/// else `<root>/.venv/bin/python` (the project's virtual environment), else `python3`.
+pub fn python_interpreter(root: Option<&std::path::Path>) -> OsString {
+    if let Some(p) = std::env::var_os("STEPWIRE_PYTHON").filter(|p| !p.is_empty()) {
+        return p;
+    }
+    if let Some(venv) = root.map(|r| r.join(".venv/bin/python")).filter(|p| p.exists()) {
+        return venv.into_os_string();
+    }
+    "python3".into()
+}
+
 /// What to run: program, arguments, extra environment variables, working directory.
 #[derive(Debug, Clone)]
 pub struct BridgeCommand {

@@ -44,6 +44,8 @@ pub struct ServeOutcome {
 pub async fn serve<E: Environment + 'static>(env: E, transport: Transport) -> ServeOutcome {
     let caps = env.capabilities();
     let name = caps.name.clone();
+    // Unbounded in type only: every queued job holds one of the connection's reply slots, so at
+    // most `REPLY_QUEUE` (64) wait; past that the connection stops reading the peer.
     let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
     let handler = Lifecycle::new(handler::EnvService { jobs, caps });
     let exit_code = handler.exit_code();

@@ -64,6 +64,10 @@ impl Default for ConnectionOptions {
 /// the peer's own writes block.
 const REPLY_QUEUE: usize = 64;
 
+/// Incoming notifications waiting for the notification task. When they pile up (a peer floods
+/// notifications whose handler is slow), the connection stops reading the peer until they run.
+const NOTIFICATION_QUEUE: usize = 64;
+
 type Reply = oneshot::Sender<Result<Value, RpcError>>;
 
 #[derive(Default)]
@@ -106,7 +110,7 @@ impl Connection {
     pub fn start(transport: Transport, handler: impl Handler, opts: ConnectionOptions) -> Self {
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (replies_tx, replies_rx) = mpsc::channel(REPLY_QUEUE);
-        let (notif_tx, notif_rx) = mpsc::unbounded_channel();
+        let (notif_tx, notif_rx) = mpsc::channel(NOTIFICATION_QUEUE);
         let conn = Connection {
             inner: Arc::new(Inner {
                 out: out_tx,
@@ -285,7 +289,7 @@ impl Connection {
     }
 
     /// Handles one classified message; `slot` is its reply's room when it needs one.
-    fn dispatch(&self, handler: &Arc<dyn Handler>, notif_tx: &NotifQueue, incoming: Incoming, slot: Option<ReplySlot>) {
+    fn dispatch(&self, handler: &Arc<dyn Handler>, incoming: Incoming, slot: Option<ReplySlot>) {
         match incoming {
             Incoming::Request { id, method, params } => match slot {
                 Some(slot) => self.dispatch_request(handler, slot, id, method, params),
@@ -302,7 +306,8 @@ impl Connection {
                 }
             }
             Incoming::Notification { method, params } => {
-                let _ = notif_tx.send((method, params));
+                // The read loop queues these itself (it may have to wait); see `read_loop`.
+                tracing::debug!(peer = self.name(), method, ?params, "notification not queued");
             }
             Incoming::Response { id, result } => {
                 let (reply, late) = {
@@ -400,7 +405,7 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-type NotifQueue = mpsc::UnboundedSender<(String, Option<Value>)>;
+type NotifQueue = mpsc::Sender<(String, Option<Value>)>;
 type ReplySlot = mpsc::OwnedPermit<Value>;
 
 /// Whether answering `incoming` takes a place in the reply queue.
@@ -439,11 +444,22 @@ async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<d
                     }
                 }
             }
-            Some(Ok(Ok(value))) => {
-                let incoming = classify(value);
-                let slot = if needs_reply(&incoming) { conn.reply_slot().await } else { None };
-                conn.dispatch(&handler, &notif_tx, incoming, slot);
-            }
+            Some(Ok(Ok(value))) => match classify(value) {
+                Incoming::Notification { method, params } if method != CancelRequest::NAME => {
+                    // Waits while the queue is full: the peer is not read until notifications run.
+                    let queued = tokio::select! {
+                        _ = conn.inner.stop.cancelled() => break "connection closed locally".to_string(),
+                        queued = notif_tx.send((method, params)) => queued,
+                    };
+                    if queued.is_err() {
+                        break "the notification task has stopped".to_string();
+                    }
+                }
+                incoming => {
+                    let slot = if needs_reply(&incoming) { conn.reply_slot().await } else { None };
+                    conn.dispatch(&handler, incoming, slot);
+                }
+            },
         }
     };
     tracing::debug!(peer = conn.name(), "reader done: {reason}");
@@ -496,7 +512,7 @@ async fn write_loop(
 async fn notification_loop(
     conn: Connection,
     handler: Arc<dyn Handler>,
-    mut rx: mpsc::UnboundedReceiver<(String, Option<Value>)>,
+    mut rx: mpsc::Receiver<(String, Option<Value>)>,
 ) {
     // Ends when the reader drops the queue, after running what is queued.
     while let Some((method, params)) = rx.recv().await {

@@ -76,14 +76,66 @@ pub fn to_result<T: Serialize>(value: T) -> Result<Value, RpcError> {
     serde_json::to_value(value).map_err(|e| RpcError::internal(format!("cannot serialise result: {e}")))
 }
 
-type RequestFn = Arc<dyn Fn(RequestContext, Option<Value>) -> BoxFuture<Result<Value, RpcError>> + Send + Sync>;
+type MethodFn<C> = Arc<dyn Fn(Option<Value>, C) -> BoxFuture<Result<Value, RpcError>> + Send + Sync>;
 type NotificationFn = Arc<dyn Fn(NotificationContext, Option<Value>) -> BoxFuture<()> + Send + Sync>;
+
+/// Typed request functions by method name, apart from any transport: `C` is what a call gets
+/// besides its params (a [`RequestContext`] on a connection; a cancellation token on a stateless
+/// HTTP call). Params are parsed and results serialised here, once for every server.
+pub struct Methods<C> {
+    table: HashMap<&'static str, MethodFn<C>>,
+}
+
+impl<C> Default for Methods<C> {
+    fn default() -> Self {
+        Methods { table: HashMap::new() }
+    }
+}
+
+impl<C: Send + 'static> Methods<C> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves request method `M` with `f`.
+    pub fn on<M, F, Fut>(mut self, f: F) -> Self
+    where
+        M: RequestMethod,
+        F: Fn(M::Params, C) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let call: MethodFn<C> = Arc::new(move |params, ctx| {
+            let parsed = parse_params::<M::Params>(M::NAME, params);
+            let f = f.clone();
+            Box::pin(async move { to_result(f(parsed?, ctx).await?) })
+        });
+        self.table.insert(M::NAME, call);
+        self
+    }
+
+    /// Whether `method` is served.
+    pub fn serves(&self, method: &str) -> bool {
+        self.table.contains_key(method)
+    }
+
+    /// Runs `method`; one that is not served gets -32601.
+    pub fn call(&self, method: &str, params: Option<Value>, ctx: C) -> BoxFuture<Result<Value, RpcError>> {
+        match self.table.get(method) {
+            Some(f) => f(params, ctx),
+            None => {
+                let error = RpcError::method_not_found(method);
+                Box::pin(async move { Err(error) })
+            }
+        }
+    }
+}
 
 /// A [`Handler`] built from typed functions, one per method. Unknown requests get -32601;
 /// unknown notifications are ignored.
 #[derive(Default)]
 pub struct Router {
-    requests: HashMap<&'static str, RequestFn>,
+    requests: Methods<RequestContext>,
     notifications: HashMap<&'static str, NotificationFn>,
 }
 
@@ -99,13 +151,7 @@ impl Router {
         F: Fn(M::Params, RequestContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
     {
-        let f = Arc::new(f);
-        let call: RequestFn = Arc::new(move |ctx, params| {
-            let parsed = parse_params::<M::Params>(M::NAME, params);
-            let f = f.clone();
-            Box::pin(async move { to_result(f(parsed?, ctx).await?) })
-        });
-        self.requests.insert(M::NAME, call);
+        self.requests = self.requests.on::<M, F, Fut>(f);
         self
     }
 
@@ -131,10 +177,8 @@ impl Router {
 
 impl Handler for Router {
     fn request(&self, ctx: RequestContext, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>> {
-        match self.requests.get(ctx.method.as_str()) {
-            Some(f) => f(ctx, params),
-            None => Box::pin(async move { Err(RpcError::method_not_found(&ctx.method)) }),
-        }
+        let method = ctx.method.clone();
+        self.requests.call(&method, params, ctx)
     }
 
     fn notification(&self, ctx: NotificationContext, method: &str, params: Option<Value>) -> BoxFuture<()> {

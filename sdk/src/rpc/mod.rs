@@ -15,6 +15,6 @@ mod message;
 
 pub use connection::{CallError, Connection, ConnectionOptions};
 pub use handler::{
-    parse_params, to_result, BoxFuture, Handler, NoHandler, NotificationContext, RequestContext, Router,
+    parse_params, to_result, BoxFuture, Handler, Methods, NoHandler, NotificationContext, RequestContext, Router,
 };
 pub use message::{classify, Incoming};

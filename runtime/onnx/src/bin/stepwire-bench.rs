@@ -37,7 +37,7 @@ struct Args {
     /// ONNX Runtime intra-op threads (0 = its default), for both runners.
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Python interpreter for the baseline (default: .venv/bin/python, else python3).
+    /// Python interpreter for the baseline (default: $STEPWIRE_PYTHON, else .venv/bin/python, else python3).
     #[arg(long)]
     python: Option<PathBuf>,
     /// Repository root (holds bench/python_baseline.py).
@@ -213,14 +213,7 @@ fn concurrent(policy: &Arc<OnnxPolicy>, prompts: &[String], args: &Args, concurr
 
 /// `bench/python_baseline.py` on the same model, threads and iterations.
 fn python_command(args: &Args, root: &std::path::Path) -> Command {
-    let python = args.python.clone().unwrap_or_else(|| {
-        let venv = root.join(".venv/bin/python");
-        if venv.is_file() {
-            venv
-        } else {
-            PathBuf::from("python3")
-        }
-    });
+    let python = args.python.clone().unwrap_or_else(|| stepwire_sdk::client::python_interpreter(Some(root)).into());
     let mut cmd = Command::new(python);
     cmd.arg(root.join("bench/python_baseline.py"))
         .arg("--model")
