@@ -47,7 +47,7 @@ pub async fn serve<E: Environment + 'static>(env: E, transport: Transport) -> Se
     // Unbounded in type only: every queued job holds one of the connection's reply slots, so at
     // most `REPLY_QUEUE` (64) wait; past that the connection stops reading the peer.
     let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
-    let handler = Lifecycle::new(handler::EnvService { jobs, caps });
+    let handler = Lifecycle::new(handler::EnvService::new(jobs, caps));
     let exit_code = handler.exit_code();
     tokio::spawn(worker::run(env, queue));
     let opts = ConnectionOptions { name, request_timeout: None, strict: false };

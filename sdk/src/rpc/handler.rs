@@ -97,18 +97,31 @@ impl<C: Send + 'static> Methods<C> {
         Self::default()
     }
 
-    /// Serves request method `M` with `f`.
-    pub fn on<M, F, Fut>(mut self, f: F) -> Self
+    /// Serves request method `M` with `f`. `f` itself runs when the call arrives (on a
+    /// connection, in arrival order, so it may queue work in order); its future runs after.
+    pub fn on<M, F, Fut>(self, f: F) -> Self
     where
         M: RequestMethod,
         F: Fn(M::Params, C) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
     {
-        let f = Arc::new(f);
-        let call: MethodFn<C> = Arc::new(move |params, ctx| {
-            let parsed = parse_params::<M::Params>(M::NAME, params);
-            let f = f.clone();
-            Box::pin(async move { to_result(f(parsed?, ctx).await?) })
+        self.on_json::<M, _, _>(move |params, ctx| {
+            let result = f(params, ctx);
+            async move { to_result(result.await?) }
+        })
+    }
+
+    /// As [`Methods::on`], for a function whose result is already `M::Result` as JSON (computed
+    /// on another task, say).
+    pub fn on_json<M, F, Fut>(mut self, f: F) -> Self
+    where
+        M: RequestMethod,
+        F: Fn(M::Params, C) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+    {
+        let call: MethodFn<C> = Arc::new(move |params, ctx| match parse_params::<M::Params>(M::NAME, params) {
+            Ok(params) => Box::pin(f(params, ctx)),
+            Err(e) => Box::pin(async move { Err(e) }),
         });
         self.table.insert(M::NAME, call);
         self
