@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use stepwire_sdk::protocol::methods::EnvTasks;
-use stepwire_sdk::protocol::{RpcError, TaskInfo, TasksResult};
+use stepwire_sdk::protocol::methods::{EnvStep, EnvTasks, RequestMethod};
+use stepwire_sdk::protocol::{RpcError, StepResult, TaskInfo, TasksResult};
 use stepwire_sdk::rpc::{
-    parse_params, BoxFuture, CallError, Connection, ConnectionOptions, Handler, NotificationContext, RequestContext,
-    Router,
+    parse_params, BoxFuture, CallError, Connection, ConnectionOptions, Handler, Methods, NotificationContext,
+    RequestContext, Router,
 };
 use stepwire_sdk::transport::Transport;
 use tokio::io::AsyncWriteExt;
@@ -202,6 +202,27 @@ async fn peer_loss_fails_every_pending_call() {
     let later = client.request_raw("x", None, None).await.unwrap_err();
     assert!(matches!(later, CallError::Closed(_)));
     tokio::time::timeout(LIMIT, client.closed()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_methods_function_runs_when_its_call_arrives_and_bad_params_never_reach_it() {
+    // The harness relies on this to queue env calls in arrival order.
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let seen = order.clone();
+    let methods = Methods::<usize>::new().on::<EnvStep, _, _>(move |params, n| {
+        seen.lock().unwrap().push((n, params.action));
+        async move { Err::<StepResult, _>(RpcError::internal("not played")) }
+    });
+    let first = methods.call(EnvStep::NAME, Some(json!({"action": "a"})), 1);
+    let second = methods.call(EnvStep::NAME, Some(json!({"action": "b"})), 2);
+    assert_eq!(*order.lock().unwrap(), vec![(1, "a".to_string()), (2, "b".to_string())], "before any await");
+    assert_eq!(second.await.unwrap_err().message, "not played");
+    drop(first);
+    let bad = methods.call(EnvStep::NAME, Some(json!({"act": 1})), 3).await.unwrap_err();
+    assert_eq!(bad.code.code(), -32602, "{bad}");
+    let unknown = methods.call("env/nope", None, 4).await.unwrap_err();
+    assert_eq!(unknown.code.code(), -32601, "{unknown}");
+    assert_eq!(order.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
