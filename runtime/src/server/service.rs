@@ -14,13 +14,17 @@ use tokio_util::sync::CancellationToken;
 /// One loaded agent, shared by every connection and session.
 #[derive(Clone)]
 pub struct AgentService {
-    methods: Arc<Methods<CancellationToken>>,
+    agent: Arc<dyn Agent>,
+    methods: Arc<Methods<AgentCall>>,
     capabilities: AgentCapabilities,
 }
 
+/// What an agent-plane method gets besides its params.
+type AgentCall = (Arc<dyn Agent>, CancellationToken);
+
 impl AgentService {
     pub fn new(agent: Arc<dyn Agent>, capabilities: AgentCapabilities) -> Self {
-        AgentService { methods: Arc::new(agent_methods(agent)), capabilities }
+        AgentService { agent, methods: Arc::new(agent_methods()), capabilities }
     }
 
     pub fn initialize_result(&self) -> InitializeResult {
@@ -46,34 +50,19 @@ impl AgentService {
         params: Option<Value>,
         cancel: &CancellationToken,
     ) -> Result<Value, RpcError> {
-        self.methods.call(method, params, cancel.clone()).await
+        self.methods.call(method, params, (self.agent.clone(), cancel.clone())).await
     }
 }
 
 /// The agent plane's methods, typed: one entry per method of the `methods!` table's agent plane.
-fn agent_methods(agent: Arc<dyn Agent>) -> Methods<CancellationToken> {
-    let plan = agent.clone();
-    let act = agent.clone();
-    let update = agent.clone();
+fn agent_methods() -> Methods<AgentCall> {
     Methods::new()
-        .on::<AgentPlan, _, _>(move |p, cancel| {
-            let agent = plan.clone();
-            async move { Ok(agent.plan(&p, &cancel).await?) }
-        })
-        .on::<AgentAct, _, _>(move |p, cancel| {
-            let agent = act.clone();
-            async move { Ok(agent.act(&p, &cancel).await?) }
-        })
-        .on::<AgentProgress, _, _>(move |p, cancel| {
-            let agent = update.clone();
-            async move { Ok(agent.update(&p, &cancel).await?) }
-        })
-        .on::<AgentStep, _, _>(move |p, cancel| {
-            let agent = agent.clone();
-            async move {
-                let agent = agent.as_ref();
-                Ok(stepper::step(agent, ActionChoice::Policy(agent), agent, &p, &cancel).await?)
-            }
+        .on::<AgentPlan, _, _>(|p, (agent, cancel): AgentCall| async move { Ok(agent.plan(&p, &cancel).await?) })
+        .on::<AgentAct, _, _>(|p, (agent, cancel): AgentCall| async move { Ok(agent.act(&p, &cancel).await?) })
+        .on::<AgentProgress, _, _>(|p, (agent, cancel): AgentCall| async move { Ok(agent.update(&p, &cancel).await?) })
+        .on::<AgentStep, _, _>(|p, (agent, cancel): AgentCall| async move {
+            let agent = agent.as_ref();
+            Ok(stepper::step(agent, ActionChoice::Policy(agent), agent, &p, &cancel).await?)
         })
 }
 
@@ -152,7 +141,7 @@ mod tests {
     #[test]
     fn the_service_serves_every_agent_plane_request_and_nothing_else() {
         use stepwire_sdk::protocol::methods::{MethodKind, Plane, METHODS};
-        let methods = agent_methods(Arc::new(HeldAgent::default()));
+        let methods = agent_methods();
         for info in METHODS.iter().filter(|m| m.kind == MethodKind::Request) {
             assert_eq!(methods.serves(info.name), info.plane == Plane::Agent, "{}", info.name);
         }
