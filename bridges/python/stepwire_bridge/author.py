@@ -40,7 +40,6 @@ class Progress:
         self._server.send_progress(self.token, value)
 
 
-
 def is_cancelled() -> bool:
     """True when the request the worker is running now was cancelled."""
     return _active is not None and _active.is_cancelled()

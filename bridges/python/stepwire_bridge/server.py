@@ -426,7 +426,7 @@ class Server:
     def log(self, message: str, level: str = "info", data: Any = None) -> None:
         if level not in _LOG_LEVELS:
             level = "info"
-        if self._state != _UNINITIALIZED and self._client_caps.get("logMessages") is True:
+        if self._client_accepts("logMessages"):
             params: dict = {"level": level, "message": str(message)}
             if data is not None:
                 params["data"] = data
@@ -435,9 +435,13 @@ class Server:
             py_level = {"error": 40, "warn": 30, "info": 20, "debug": 10, "trace": 5}[level]
             logger.log(py_level, "%s", message)
 
+    def _client_accepts(self, capability: str) -> bool:
+        """Whether the initialized client announced ``capability`` (``logMessages``, ``progress``)."""
+        return self._state != _UNINITIALIZED and self._client_caps.get(capability) is True
+
     def send_progress(self, token: str, value: dict) -> None:
         """``$/progress`` when the client asked for it (``progress`` capability), else stderr."""
-        if self._state != _UNINITIALIZED and self._client_caps.get("progress") is True:
+        if self._client_accepts("progress"):
             self.notify("$/progress", {"token": token, "value": value})
         else:
             logger.info("progress: %s", " ".join(str(v) for k, v in value.items() if k != "kind") or value["kind"])

@@ -237,6 +237,16 @@ impl Connection {
         self.inner.out.send(value).map_err(|_| CallError::Closed(self.close_reason()))
     }
 
+    /// Room for one notification in the notification task's queue; waits while it is full (so
+    /// the peer is not read until notifications run); `None` once the connection is stopping.
+    async fn notification_slot(&self, queue: &NotifQueue) -> Option<NotifSlot> {
+        tokio::select! {
+            biased;
+            _ = self.inner.stop.cancelled() => None,
+            slot = queue.clone().reserve_owned() => slot.ok(),
+        }
+    }
+
     /// Waits for room in the reply queue; `None` once the connection is stopping.
     async fn reply_slot(&self) -> Option<ReplySlot> {
         tokio::select! {
@@ -288,8 +298,15 @@ impl Connection {
         inflight.values().for_each(CancellationToken::cancel);
     }
 
-    /// Handles one classified message; `slot` is its reply's room when it needs one.
-    fn dispatch(&self, handler: &Arc<dyn Handler>, incoming: Incoming, slot: Option<ReplySlot>) {
+    /// Handles one classified message; `slot` is its reply's room when it needs one, `queued`
+    /// its room in the notification queue when it is a notification to run.
+    fn dispatch(
+        &self,
+        handler: &Arc<dyn Handler>,
+        incoming: Incoming,
+        slot: Option<ReplySlot>,
+        queued: Option<NotifSlot>,
+    ) {
         match incoming {
             Incoming::Request { id, method, params } => match slot {
                 Some(slot) => self.dispatch_request(handler, slot, id, method, params),
@@ -305,10 +322,12 @@ impl Connection {
                     Err(e) => tracing::warn!(peer = self.name(), "bad $/cancelRequest: {e}"),
                 }
             }
-            Incoming::Notification { method, params } => {
-                // The read loop queues these itself (it may have to wait); see `read_loop`.
-                tracing::debug!(peer = self.name(), method, ?params, "notification not queued");
-            }
+            Incoming::Notification { method, params } => match queued {
+                Some(queued) => {
+                    queued.send((method, params));
+                }
+                None => tracing::debug!(peer = self.name(), method, "notification dropped: the connection is stopping"),
+            },
             Incoming::Response { id, result } => {
                 let (reply, late) = {
                     let mut shared = self.lock();
@@ -406,11 +425,17 @@ impl Drop for PendingGuard<'_> {
 }
 
 type NotifQueue = mpsc::Sender<(String, Option<Value>)>;
+type NotifSlot = mpsc::OwnedPermit<(String, Option<Value>)>;
 type ReplySlot = mpsc::OwnedPermit<Value>;
 
 /// Whether answering `incoming` takes a place in the reply queue.
 fn needs_reply(incoming: &Incoming) -> bool {
     matches!(incoming, Incoming::Request { .. } | Incoming::Invalid { .. })
+}
+
+/// Whether `incoming` takes a place in the notification queue (`$/cancelRequest` acts at once).
+fn runs_as_notification(incoming: &Incoming) -> bool {
+    matches!(incoming, Incoming::Notification { method, .. } if method != CancelRequest::NAME)
 }
 
 async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<dyn Handler>, notif_tx: NotifQueue) {
@@ -444,22 +469,13 @@ async fn read_loop(conn: Connection, mut reader: TransportReader, handler: Arc<d
                     }
                 }
             }
-            Some(Ok(Ok(value))) => match classify(value) {
-                Incoming::Notification { method, params } if method != CancelRequest::NAME => {
-                    // Waits while the queue is full: the peer is not read until notifications run.
-                    let queued = tokio::select! {
-                        _ = conn.inner.stop.cancelled() => break "connection closed locally".to_string(),
-                        queued = notif_tx.send((method, params)) => queued,
-                    };
-                    if queued.is_err() {
-                        break "the notification task has stopped".to_string();
-                    }
-                }
-                incoming => {
-                    let slot = if needs_reply(&incoming) { conn.reply_slot().await } else { None };
-                    conn.dispatch(&handler, incoming, slot);
-                }
-            },
+            Some(Ok(Ok(value))) => {
+                let incoming = classify(value);
+                let slot = if needs_reply(&incoming) { conn.reply_slot().await } else { None };
+                let queued =
+                    if runs_as_notification(&incoming) { conn.notification_slot(&notif_tx).await } else { None };
+                conn.dispatch(&handler, incoming, slot, queued);
+            }
         }
     };
     tracing::debug!(peer = conn.name(), "reader done: {reason}");
