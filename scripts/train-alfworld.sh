@@ -62,19 +62,9 @@ else
 fi
 : "${JOBS:=2}" "${TEMPERATURE:=1}"
 
-scripts/setup.sh --train
-if [ -z "${STEPWIRE_BIN:-}" ]; then
-  echo "[recipe] building stepwire (release)" >&2
-  cargo build --release -q -p stepwire-runtime
-fi
-export STEPWIRE_PYTHON="$root/.venv/bin/python"
 export ALFWORLD_DATA="${ALFWORLD_DATA:-$root/.cache/alfworld}"
-export HF_HUB_OFFLINE=1 PYTHONPATH="$root/train${PYTHONPATH:+:$PYTHONPATH}"
-stepwire="${STEPWIRE_BIN:-$root/target/release/stepwire}"
-train() { "$root/.venv/bin/python" -m stepwire_train "$@"; }
-mkdir -p "$WORK"
-t_start=$SECONDS
-stage() { printf '[recipe] %s (%ds so far)\n' "$*" $((SECONDS - t_start)) >&2; }
+# shellcheck source=lib/recipe.sh
+. scripts/lib/recipe.sh
 
 # Evaluations are reported per task type; recordings for training sample across all games.
 types=pick_and_place_simple,look_at_obj_in_light,pick_clean_then_place_in_recep
@@ -92,18 +82,8 @@ stage "record: the expert on $GAMES train games"
 play alfworld expert train "$GAMES" 1 "$WORK/expert.jsonl" >"$WORK/expert.txt"
 
 stage "dataset and tokenizer"
-[ -f "$WORK/data/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" --out "$WORK/data" \
-  --progress-tracker rules
+dataset "$WORK/data" --records "$WORK/expert.jsonl" --progress-tracker rules
 [ -f "$WORK/tokenizer.json" ] || train tokenizer --data "$WORK/data" --out "$WORK/tokenizer.json" "${tok_args[@]}"
-
-bc() {  # bc DATA OUT EPOCHS [extra bc args...]: resumes from OUT's checkpoint
-  local data=$1 out=$2 epochs=$3
-  shift 3
-  [ -f "$out/summary.json" ] && return 0
-  local resume=(); [ -f "$out/checkpoint.pt" ] && resume=(--resume)
-  train bc --data "$data" --tokenizer "$WORK/tokenizer.json" --out "$out" --epochs "$epochs" "$@" "${resume[@]}"
-}
-export_policy() { [ -f "$2/stepwire.toml" ] || train export --from "$1" --out "$2" "${@:3}"; }
 
 stage "behaviour cloning ($BC_EPOCHS epochs)"
 bc "$WORK/data" "$WORK/bc" "$BC_EPOCHS" "${model_args[@]}"
@@ -113,18 +93,14 @@ stage "collect: the BC policy on $ROLLOUTS train games, expert answers recorded"
 play alfworld "$WORK/policy-bc" train "$ROLLOUTS" 2 "$WORK/rollouts.jsonl" --expert-labels >"$WORK/rollouts.txt"
 
 stage "offline RL ($RL_STEPS steps)"
-if [ ! -f "$WORK/rl/summary.json" ]; then
-  resume=(); [ -f "$WORK/rl/checkpoint.pt" ] && resume=(--resume)
-  train rl --init "$WORK/bc" --expert "$WORK/expert.jsonl" --rollouts "$WORK/rollouts.jsonl" \
-    --out "$WORK/rl" --steps "$RL_STEPS" "${resume[@]}"
-fi
+rl "$WORK/rl" "$RL_STEPS" --expert "$WORK/expert.jsonl" --rollouts "$WORK/rollouts.jsonl"
 export_policy "$WORK/rl" "$WORK/policy-rl"
 compared=(bc rl)
 
 if [ "$DAGGER_EPOCHS" != 0 ]; then
   stage "DAgger: expert labels on the learner's states, BC from the BC weights"
-  [ -f "$WORK/data-dagger/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" \
-    --expert-labelled "$WORK/rollouts.jsonl" --out "$WORK/data-dagger" --progress-tracker rules
+  dataset "$WORK/data-dagger" --records "$WORK/expert.jsonl" --expert-labelled "$WORK/rollouts.jsonl" \
+    --progress-tracker rules
   bc "$WORK/data-dagger" "$WORK/dagger" "$DAGGER_EPOCHS" --init "$WORK/bc/hf" --lr 3e-4
   export_policy "$WORK/dagger" "$WORK/policy-dagger"
   compared+=(dagger)
@@ -140,8 +116,7 @@ for variant in $ABLATIONS; do
     none) args=(--progress-tracker none); long=() ;;
     full-history) args=(--manifest train/manifests/full-history.toml); long=(--seq-len 2048 --max-positions 2048) ;;
   esac
-  [ -f "$WORK/data-$variant/samples.jsonl" ] || train dataset --records "$WORK/expert.jsonl" \
-    --episodes "$ABLATION_GAMES" --out "$WORK/data-$variant" "${args[@]}"
+  dataset "$WORK/data-$variant" --records "$WORK/expert.jsonl" --episodes "$ABLATION_GAMES" "${args[@]}"
   bc "$WORK/data-$variant" "$WORK/small-$variant" "$ABLATION_EPOCHS" "${model_args[@]}" "${long[@]}"
   export_policy "$WORK/small-$variant" "$WORK/policy-small-$variant"
   compared+=("small-$variant")

@@ -11,7 +11,10 @@ use stepwire_sdk::policy::{Agent, HighLevelPolicy, LowLevelPolicy, PolicyError, 
 use stepwire_sdk::protocol::{
     ActParams, ActResult, AgentCapabilities, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, Role,
 };
-use stepwire_sdk::rules::{HistoryProgress, NoProgress, ProgressTracker, RuleAgent, WholeTaskPlanner};
+use stepwire_sdk::rules::{
+    FirstAdmissibleActor, HistoryProgress, NoProgress, ProgressTracker, RandomAdmissibleActor, RuleAgent,
+    WholeTaskPlanner,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Where inference runs: `cpu`, `cuda` or `cuda:N`. CUDA needs a build with `--features cuda`;
@@ -68,22 +71,25 @@ pub struct LoadedAgent {
     pub capabilities: AgentCapabilities,
 }
 
-/// Loads `rules` or a model directory.
+/// Loads `rules`, `random` or a model directory.
 pub fn load(spec: &str, options: ModelOptions) -> anyhow::Result<LoadedAgent> {
-    if spec == "rules" {
-        return Ok(LoadedAgent {
-            agent: Arc::new(RuleAgent::default()),
-            capabilities: AgentCapabilities {
-                roles: Role::ALL.to_vec(),
-                constrained_decoding: true,
-                policy: Some("rules".into()),
-            },
-        });
+    let rules = |agent: Arc<dyn Agent>| LoadedAgent {
+        agent,
+        capabilities: AgentCapabilities {
+            roles: Role::ALL.to_vec(),
+            constrained_decoding: true,
+            policy: Some(spec.into()),
+        },
+    };
+    match spec {
+        "rules" => return Ok(rules(Arc::new(RuleAgent::<FirstAdmissibleActor>::default()))),
+        "random" => return Ok(rules(Arc::new(RuleAgent::<RandomAdmissibleActor>::default()))),
+        _ => {}
     }
     let dir = Path::new(spec);
     if !dir.join("stepwire.toml").is_file() {
         anyhow::bail!(
-            "--policy {spec}: expected `rules`, `expert` (runner only) or a model directory with a stepwire.toml manifest"
+            "--policy {spec}: expected `rules`, `random`, `expert` (runner only) or a model directory with a stepwire.toml manifest"
         );
     }
     load_onnx(dir, options)

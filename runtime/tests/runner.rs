@@ -870,3 +870,43 @@ async fn an_episode_replays_from_its_recording_alone() {
     assert_eq!(score, summary.score);
     let _ = bridge.shutdown().await;
 }
+
+#[test]
+fn the_random_policy_repeats_with_its_seed_and_varies_without_it() {
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    let actions = |record: &str, seed: &str| {
+        let out = stepwire(
+            dir.path(),
+            &[
+                "--env",
+                "lockbox",
+                "--policy",
+                "random",
+                "--per-task",
+                "3",
+                "--max-steps",
+                "8",
+                "--seed",
+                seed,
+                "--record",
+                record,
+            ],
+        );
+        assert_ok(&out);
+        let s = json_of(&out);
+        assert_eq!(s["policy"], "random");
+        assert_eq!(s["episodes"], 6);
+        assert_eq!(s["failed"], 0, "every action it takes is admissible: {s}");
+        let rec = lines(&dir.path().join(record));
+        validate_all(&rec);
+        rec.iter()
+            .filter(|l| l["level"] == "low")
+            .map(|l| l["action"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let first = actions("a.jsonl", "5");
+    assert_eq!(first, actions("b.jsonl", "5"), "the same seed plays the same actions");
+    assert_ne!(first, actions("c.jsonl", "6"), "another seed plays others");
+    assert!(first.iter().collect::<HashSet<_>>().len() > 2, "it does not repeat one action: {first:?}");
+}

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::{HighLevelPolicy, PolicyError, ProgressPolicy};
-use crate::protocol::{PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, Usage};
+use crate::protocol::{Observation, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, Usage};
 
 /// Plans the task itself as one subtask (then "continue: <task>" if it is ever marked done).
 #[derive(Debug, Default, Clone)]
@@ -127,23 +127,59 @@ impl crate::policy::LowLevelPolicy for FirstAdmissibleActor {
     }
 }
 
-/// The rule-based agent: all three roles without a model.
+/// Takes an admissible action uniformly at random, drawn from the step's sampling seed (the
+/// controller gives every step its own, so a run repeats exactly): the random baseline a trained
+/// policy's scores are read against. `look` when the host gave no list; never says done.
 #[derive(Debug, Default, Clone)]
-pub struct RuleAgent {
+pub struct RandomAdmissibleActor;
+
+#[async_trait]
+impl crate::policy::LowLevelPolicy for RandomAdmissibleActor {
+    async fn act(
+        &self,
+        p: &crate::protocol::ActParams,
+        _: &CancellationToken,
+    ) -> Result<crate::protocol::ActResult, PolicyError> {
+        let action = match &p.admissible_actions {
+            Some(list) if list.is_empty() => {
+                return Err(PolicyError::InvalidInput("admissibleActions is empty".into()))
+            }
+            Some(list) => {
+                let seed = p.sampling.as_ref().and_then(|s| s.seed).unwrap_or(0);
+                list[(splitmix64(seed) % list.len() as u64) as usize].clone()
+            }
+            None => "look".to_string(),
+        };
+        Ok(crate::protocol::ActResult { action, subtask_done: false, usage: Usage::default() })
+    }
+}
+
+/// SplitMix64's finaliser: spreads a step seed's bits before taking it modulo a list's length.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The rule-based agent: all three roles without a model; the actor is the first admissible
+/// action (`--policy rules`) or a random one (`--policy random`).
+#[derive(Debug, Default, Clone)]
+pub struct RuleAgent<A = FirstAdmissibleActor> {
     pub planner: WholeTaskPlanner,
-    pub actor: FirstAdmissibleActor,
+    pub actor: A,
     pub progress: RecentActionsProgress,
 }
 
 #[async_trait]
-impl HighLevelPolicy for RuleAgent {
+impl<A: Send + Sync> HighLevelPolicy for RuleAgent<A> {
     async fn plan(&self, p: &PlanParams, c: &CancellationToken) -> Result<PlanResult, PolicyError> {
         self.planner.plan(p, c).await
     }
 }
 
 #[async_trait]
-impl crate::policy::LowLevelPolicy for RuleAgent {
+impl<A: crate::policy::LowLevelPolicy> crate::policy::LowLevelPolicy for RuleAgent<A> {
     async fn act(
         &self,
         p: &crate::protocol::ActParams,
@@ -154,7 +190,7 @@ impl crate::policy::LowLevelPolicy for RuleAgent {
 }
 
 #[async_trait]
-impl ProgressPolicy for RuleAgent {
+impl<A: Send + Sync> ProgressPolicy for RuleAgent<A> {
     async fn update(
         &self,
         p: &ProgressUpdateParams,
@@ -168,10 +204,17 @@ impl ProgressPolicy for RuleAgent {
 /// hold and nothing else, in one bounded line:
 /// `checked: cabinet 1, drawer 2 | found: apple 1 (countertop 1) | last: You open the drawer 2.`
 ///
-/// * `checked`: the places the subtask has visited or opened (`go to X`, `open X`), in order;
+/// * `checked`: the places the subtask has visited or opened (`go to X`, `open X`, `teleport to
+///   X`), in order; with a `look` part that names the room ("This room is called the kitchen."),
+///   the rooms the subtask has been in (ScienceWorld);
 /// * `found`: things the subtask names that an observation showed (an `apple` for "take a
-///   apple"), with the place they were seen;
+///   apple"), with the place they were seen; things without a number (ScienceWorld's "dove
+///   egg" in "focus on the dove egg") count when the `look` part lists them;
+/// * `holding`: what the `inventory` part lists, when the observation has one (ScienceWorld);
 /// * `last`: the first sentence of the latest result.
+///
+/// ALFWorld's observations have neither part, so its lines are as they were before the parts
+/// were read.
 ///
 /// It labels the progress of expert demonstrations, and serves at run time in place of a learned
 /// progress role. The line never exceeds `max_chars`: the oldest checked places go first.
@@ -192,11 +235,39 @@ const NOT_THINGS: [&str; 16] = [
     "a", "an", "the", "another", "other", "take", "put", "in/on", "in", "on", "with", "find", "go", "to", "use", "and",
 ];
 
+/// Verbs and prepositions of ScienceWorld's subtask names (`gold_subtasks` in its bridge): they
+/// split a subtask into the object phrases matched against the `look` part.
+const PHRASE_BREAKS: [&str; 22] = [
+    "focus",
+    "pick",
+    "up",
+    "move",
+    "pour",
+    "into",
+    "dunk",
+    "connect",
+    "disconnect",
+    "activate",
+    "deactivate",
+    "open",
+    "close",
+    "mix",
+    "eat",
+    "flush",
+    "drop",
+    "wait",
+    "outside",
+    "door",
+    "at",
+    "look",
+];
+
 /// The parsed fields of a progress line.
 #[derive(Debug, Default, PartialEq)]
 struct TrackedProgress {
     checked: Vec<String>,
     found: Vec<String>,
+    holding: String,
     last: String,
 }
 
@@ -209,6 +280,8 @@ impl TrackedProgress {
                 t.checked = list(v);
             } else if let Some(v) = field.strip_prefix("found: ") {
                 t.found = list(v);
+            } else if let Some(v) = field.strip_prefix("holding: ") {
+                t.holding = v.to_string();
             } else if let Some(v) = field.strip_prefix("last: ") {
                 t.last = v.to_string();
             }
@@ -223,6 +296,9 @@ impl TrackedProgress {
         }
         if !self.found.is_empty() {
             fields.push(format!("found: {}", self.found.join(", ")));
+        }
+        if !self.holding.is_empty() {
+            fields.push(format!("holding: {}", self.holding));
         }
         if !self.last.is_empty() {
             fields.push(format!("last: {}", self.last));
@@ -247,15 +323,81 @@ fn first_sentence(text: &str, max: usize) -> String {
     }
 }
 
+/// The room a ScienceWorld `look` part describes in its first sentence: "This room is called the
+/// kitchen." -> kitchen; "This outside location is called the outside." -> outside.
+fn room_of(look: &str) -> Option<&str> {
+    let first = look.split('.').next()?;
+    let name = first.split(" is called ").nth(1)?.trim();
+    Some(name.strip_prefix("the ").unwrap_or(name))
+}
+
+/// The things a ScienceWorld `inventory` part lists ("In your inventory, you see:\n\ta
+/// thermometer\n\tan orange"), without their articles.
+fn inventory_items(inventory: &str) -> Vec<String> {
+    let body = inventory.split_once(':').map_or(inventory, |(_, rest)| rest);
+    body.lines()
+        .map(|l| l.trim().trim_end_matches('.'))
+        .filter(|l| !l.is_empty())
+        .map(|l| ["a ", "an ", "the "].iter().find_map(|a| l.strip_prefix(a)).unwrap_or(l).to_string())
+        .collect()
+}
+
+/// The object phrases of a subtask: its runs of words that are neither articles nor verbs nor
+/// prepositions ("move the dove egg to the orange box" -> "dove egg", "orange box").
+fn object_phrases(subtask: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    for word in subtask.split_whitespace().chain(std::iter::once("to")) {
+        let w = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let lower = w.to_lowercase();
+        if w.is_empty() || NOT_THINGS.contains(&lower.as_str()) || PHRASE_BREAKS.contains(&lower.as_str()) {
+            if !run.is_empty() {
+                out.push(run.join(" "));
+                run.clear();
+            }
+        } else {
+            run.push(w);
+        }
+    }
+    out
+}
+
+/// Whether `text` names `phrase` as a whole phrase (not inside a longer word).
+fn lists(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
 impl ProgressTracker {
-    /// The next progress line from the previous one, the action and what it led to.
+    /// The next progress line from the previous one, the action and what it led to (its text).
     pub fn track(&self, subtask: &str, previous: &str, action: &str, observation: &str) -> String {
+        self.track_observation(subtask, previous, action, &Observation::text(observation))
+    }
+
+    /// [`ProgressTracker::track`] reading the observation's `look` and `inventory` parts too.
+    pub fn track_observation(&self, subtask: &str, previous: &str, action: &str, obs: &Observation) -> String {
+        let observation = obs.text.as_str();
         let mut t = TrackedProgress::parse(previous);
         let action = action.trim();
-        let place = action.strip_prefix("go to ").or_else(|| action.strip_prefix("open ")).map(str::trim);
-        if let Some(place) = place.filter(|p| !p.is_empty()) {
-            t.checked.retain(|c| c != place);
-            t.checked.push(place.to_string());
+        // ScienceWorld's "open door to X" opens a door and goes nowhere.
+        let place = action
+            .strip_prefix("go to ")
+            .or_else(|| action.strip_prefix("teleport to "))
+            .or_else(|| action.strip_prefix("open ").filter(|p| !p.starts_with("door to ")))
+            .map(str::trim);
+        let look = obs.parts.get("look").map(String::as_str);
+        let room = look.and_then(room_of);
+        for place in [place, room].into_iter().flatten().filter(|p| !p.is_empty()) {
+            if t.checked.last().map(String::as_str) != Some(place) {
+                t.checked.retain(|c| c != place);
+                t.checked.push(place.to_string());
+            }
+        }
+        if let Some(inventory) = obs.parts.get("inventory") {
+            t.holding = inventory_items(inventory).join(", ");
         }
         let things: Vec<String> = subtask
             .split_whitespace()
@@ -282,12 +424,25 @@ impl ProgressTracker {
                 t.found.push(entry);
             }
         }
+        if let Some(look) = look {
+            let at = room.map(|r| format!(" ({r})")).unwrap_or_default();
+            for phrase in object_phrases(subtask) {
+                if lists(look, &phrase) {
+                    t.found.retain(|f| f != &phrase && !f.starts_with(&format!("{phrase} (")));
+                    t.found.push(format!("{phrase}{at}"));
+                }
+            }
+        }
         let drop = t.found.len().saturating_sub(self.max_found);
         t.found.drain(..drop);
         t.last = first_sentence(observation, 80);
         let mut line = t.render();
         while line.chars().count() > self.max_chars && !t.checked.is_empty() {
             t.checked.remove(0);
+            line = t.render();
+        }
+        if line.chars().count() > self.max_chars && !t.holding.is_empty() {
+            t.holding.clear();
             line = t.render();
         }
         if line.chars().count() > self.max_chars {
@@ -304,7 +459,7 @@ impl ProgressPolicy for ProgressTracker {
         p: &ProgressUpdateParams,
         _: &CancellationToken,
     ) -> Result<ProgressUpdateResult, PolicyError> {
-        let progress = self.track(&p.subtask, &p.previous_progress, &p.action, &p.observation.text);
+        let progress = self.track_observation(&p.subtask, &p.previous_progress, &p.action, &p.observation);
         Ok(ProgressUpdateResult { progress, usage: Usage::default() })
     }
 }
@@ -346,6 +501,43 @@ mod tracker_tests {
         // Going back somewhere moves it to the end rather than listing it twice.
         let p = t.track(s, &p, "go to cabinet 1", "You arrive at cabinet 1. The cabinet 1 is open.");
         assert!(p.starts_with("checked: countertop 2, cabinet 1 | found: apple 3"), "{p}");
+    }
+
+    #[test]
+    fn reads_scienceworld_rooms_objects_and_inventory_from_the_parts() {
+        use crate::protocol::Observation;
+        let t = ProgressTracker::default();
+        let s = "focus on the dove egg";
+        let outside = |text: &str, inventory: &str| {
+            Observation::text(text)
+                .with_part("look", "This outside location is called the outside. Here you see: \n\tthe agent\n\ta dove egg\n\ta fire pit (containing nothing)\n\tA door to the kitchen (that is open)")
+                .with_part("inventory", inventory)
+        };
+        let kitchen = Observation::text("The door is now open.")
+            .with_part("look", "This room is called the kitchen. In it, you see: \n\tthe agent\n\ta fridge")
+            .with_part("inventory", "In your inventory, you see:\n\tan orange\n");
+        // Opening a door goes nowhere: the room the agent is in is what counts.
+        let p = t.track_observation(s, "", "open door to outside", &kitchen);
+        assert_eq!(p, "checked: kitchen | holding: orange | last: The door is now open.");
+        let p = t.track_observation(
+            s,
+            &p,
+            "go to outside",
+            &outside("You move to the outside.", "In your inventory, you see:\n\tan orange\n\ta thermometer\n"),
+        );
+        assert_eq!(
+            p,
+            "checked: kitchen, outside | found: dove egg (outside) | holding: orange, thermometer | last: You move to \
+             the outside."
+        );
+        // An egg named inside a longer word is not the egg.
+        let p = t.track_observation(
+            "pick up the egg",
+            "",
+            "look around",
+            &Observation::text("x").with_part("look", "a dove eggshell"),
+        );
+        assert!(!p.contains("found"), "{p}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ async fn play_with(
     options: EpisodeOptions,
 ) -> (Vec<RecordLine>, EpisodeOutcome) {
     let mut bridge = BridgeClient::spawn(cmd, BridgeOptions::default()).await.expect("bridge starts");
-    let agent = RuleAgent::default();
+    let agent: RuleAgent = RuleAgent::default();
     let planner = WholeTaskPlanner;
     let progress = RecentActionsProgress::default();
     let policies = if expert {

@@ -92,6 +92,7 @@ class Manifest:
     done_separator: str = " ||| "
     done_token: str = "done"
     continue_token: str = "continue"
+    admissible: bool = True  # [low] admissible: the low level picks among admissible actions
     planner: str = "model"  # [high] planner
     tracker: str = "model"  # [progress] tracker
     raw: dict = field(default_factory=dict)
@@ -170,8 +171,11 @@ def parse_manifest(raw: dict, path: Path, roles=None) -> Manifest:
         done_separator=low.get("done_separator", " ||| "),
         done_token=low.get("done_token", "done"),
         continue_token=low.get("continue_token", "continue"),
+        admissible=low.get("admissible", True),
         raw=raw,
     )
+    if not isinstance(m.admissible, bool):
+        raise err("low.admissible: must be true or false")
     if not m.done_separator.strip():
         raise err("low.done_separator: must contain a non-space character")
     if not m.done_token.strip() or not m.continue_token.strip() or m.done_token == m.continue_token:
@@ -221,7 +225,10 @@ def runtime_tables(m: Manifest, tracker: str | None = None, temperature: float |
     lines += ["", "[low]",
               f"done_separator = {toml_string(m.done_separator)}",
               f"done_token = {toml_string(m.done_token)}",
-              f"continue_token = {toml_string(m.continue_token)}", ""]
+              f"continue_token = {toml_string(m.continue_token)}"]
+    if not m.admissible:
+        lines.append("admissible = false")
+    lines.append("")
     if m.planner != "model":
         lines += ["[high]", f"planner = {toml_string(m.planner)}", ""]
     tracker = tracker or m.tracker

@@ -97,3 +97,21 @@ def test_fast_branch_validation_agrees_with_the_whole_schema():
     assert len(variants) > 500
     for v in variants:
         assert is_valid(v) == full.is_valid(v), v
+
+
+
+def test_the_scienceworld_manifest_writes_actions_freely_and_exports_so(tmp_path):
+    from pathlib import Path
+
+    from stepwire_train.manifest import runtime_tables
+
+    manifests = Path(__file__).resolve().parents[1] / "manifests"
+    m = load_manifest(manifests / "scienceworld.toml")
+    assert m.admissible is False
+    assert "admissible = false" in runtime_tables(m)
+    compact = (manifests / "compact.toml").read_text()
+    assert "admissible" not in runtime_tables(load_manifest(manifests / "compact.toml"))
+    p = tmp_path / "m.toml"
+    p.write_text(compact.replace('continue_token = "continue"', 'continue_token = "continue"\nadmissible = "no"'))
+    with pytest.raises(UserError, match=r"low.admissible: must be true or false"):
+        load_manifest(p)

@@ -120,12 +120,26 @@ struct RawLow {
     done_token: String,
     #[serde(default = "default_continue")]
     continue_token: String,
+    /// Whether the low level was trained to choose among admissible actions (the runner asks the
+    /// bridge for them) or to write actions freely (`false`: ScienceWorld's gold actions are often
+    /// not in its own admissible list, so a policy cloned from them plays unconstrained).
+    #[serde(default = "default_admissible")]
+    admissible: bool,
 }
 
 impl Default for RawLow {
     fn default() -> Self {
-        RawLow { done_separator: default_separator(), done_token: default_done(), continue_token: default_continue() }
+        RawLow {
+            done_separator: default_separator(),
+            done_token: default_done(),
+            continue_token: default_continue(),
+            admissible: default_admissible(),
+        }
     }
+}
+
+fn default_admissible() -> bool {
+    true
 }
 
 fn default_separator() -> String {
@@ -163,6 +177,8 @@ pub struct LowFormat {
     pub separator: String,
     pub done: String,
     pub cont: String,
+    /// `[low] admissible`: the policy wants the admissible actions (constrained decoding).
+    pub admissible: bool,
 }
 
 /// A validated manifest.
@@ -353,8 +369,12 @@ impl Manifest {
             roles.insert(role, RoleSpec { model, template, max_new_tokens: max_tokens(role)? });
         }
 
-        let low =
-            LowFormat { separator: raw.low.done_separator, done: raw.low.done_token, cont: raw.low.continue_token };
+        let low = LowFormat {
+            separator: raw.low.done_separator,
+            done: raw.low.done_token,
+            cont: raw.low.continue_token,
+            admissible: raw.low.admissible,
+        };
         if low.separator.trim().is_empty() {
             return Err(err("low.done_separator: must contain a non-space character".into()));
         }

@@ -230,7 +230,7 @@ impl OnnxPolicy {
     pub fn capabilities(&self) -> AgentCapabilities {
         AgentCapabilities {
             roles: self.roles(),
-            constrained_decoding: self.inner.roles.contains_key(&Role::Low),
+            constrained_decoding: self.inner.roles.contains_key(&Role::Low) && self.inner.manifest.low.admissible,
             policy: Some(self.inner.name.clone()),
         }
     }

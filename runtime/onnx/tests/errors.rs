@@ -49,6 +49,23 @@ fn progress_tracker_is_read_from_the_manifest() {
 }
 
 #[test]
+fn low_admissible_is_read_from_the_manifest() {
+    // A policy that writes its actions freely (`[low] admissible = false`) does not announce
+    // constrained decoding, so the runner does not ask the bridge for admissible actions.
+    for (manifest, constrained) in
+        [(good_manifest(), true), (good_manifest().replace("[low]", "[low]\nadmissible = false"), false)]
+    {
+        let dir = fixture_dir(&manifest, None);
+        let policy = OnnxPolicy::load(dir.path(), LoadOptions::default()).unwrap();
+        assert_eq!(policy.manifest().low.admissible, constrained);
+        assert_eq!(policy.capabilities().constrained_decoding, constrained);
+    }
+    let dir = fixture_dir(&good_manifest().replace("[low]", "[low]\nadmissible = \"no\""), None);
+    let e = load_err(dir.path());
+    assert!(e.contains("admissible"), "{e}");
+}
+
+#[test]
 fn missing_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let e = load_err(dir.path());

@@ -59,8 +59,9 @@ pub struct RunArgs {
 
     /// `expert` (the bridge's env/expertAction, with the subtasks it names or else the whole task
     /// as one, and the rules progress tracker),
-    /// `rules` (rule-based, first admissible action) or an exported policy directory.
-    #[arg(long, default_value = "expert", value_name = "expert|rules|DIR")]
+    /// `rules` (rule-based, first admissible action), `random` (a uniformly random admissible
+    /// action each step, seeded per step: the baseline) or an exported policy directory.
+    #[arg(long, default_value = "expert", value_name = "expert|rules|random|DIR")]
     pub policy: String,
     /// With a model policy: also ask the bridge's expert what it would do in every state the
     /// policy visits, and record its answer (`_meta.expert`) and the rules tracker's progress

@@ -198,9 +198,14 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         record: recording.as_ref().map(|r| r.path().to_path_buf()),
     });
 
+    if config.admissible && caps.admissible_actions && !policies.wants_admissible() {
+        tracing::info!(
+            "the policy writes actions freely (`[low] admissible = false`): admissible actions not asked for"
+        );
+    }
     let options = EpisodeOptions {
         max_steps: config.max_steps,
-        admissible_actions: config.admissible && caps.admissible_actions,
+        admissible_actions: config.admissible && caps.admissible_actions && policies.wants_admissible(),
         sampling: config.sampling.clone(),
         expert_labels: config.expert_labels,
     };

@@ -53,11 +53,10 @@ pub fn load_policy(spec: &str, options: ModelOptions) -> anyhow::Result<Arc<dyn 
 #[derive(Clone)]
 pub enum RunPolicies {
     /// The expert acts (and names subtasks, when it knows them); the rules tracker writes progress.
-    Expert {
-        high: Arc<WholeTaskPlanner>,
-        progress: Arc<ProgressTracker>,
-    },
-    Agent(AgentRoles),
+    Expert { high: Arc<WholeTaskPlanner>, progress: Arc<ProgressTracker> },
+    /// A loaded agent; `constrained`: it chooses among admissible actions (else it writes
+    /// actions freely and the runner does not ask the bridge for them).
+    Agent { roles: AgentRoles, constrained: bool },
 }
 
 impl RunPolicies {
@@ -66,8 +65,23 @@ impl RunPolicies {
             PolicySpec::Expert => {
                 RunPolicies::Expert { high: Arc::new(WholeTaskPlanner), progress: Arc::new(ProgressTracker::default()) }
             }
-            PolicySpec::Loaded(s) => RunPolicies::Agent(AgentRoles(load_policy(s, options)?)),
+            PolicySpec::Loaded(s) => {
+                let loaded = crate::policies::load(s, options)?;
+                RunPolicies::Agent {
+                    roles: AgentRoles(loaded.agent),
+                    constrained: loaded.capabilities.constrained_decoding,
+                }
+            }
         })
+    }
+
+    /// Whether the policy's low level takes admissible actions (the expert's does not need them,
+    /// but recordings have always carried them).
+    pub fn wants_admissible(&self) -> bool {
+        match self {
+            RunPolicies::Expert { .. } => true,
+            RunPolicies::Agent { constrained, .. } => *constrained,
+        }
     }
 
     /// Borrowed for one episode.
@@ -76,7 +90,7 @@ impl RunPolicies {
             RunPolicies::Expert { high, progress } => {
                 Policies { high: high.as_ref(), low: ActionSource::EnvironmentExpert, progress: progress.as_ref() }
             }
-            RunPolicies::Agent(a) => Policies { high: a, low: ActionSource::Policy(a), progress: a },
+            RunPolicies::Agent { roles: a, .. } => Policies { high: a, low: ActionSource::Policy(a), progress: a },
         }
     }
 }

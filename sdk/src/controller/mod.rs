@@ -223,11 +223,11 @@ pub async fn play_episode<E: Environment + ?Sized>(
                 rec.close_act(act, progress.clone());
             }
             let meta = options.expert_labels.then(|| {
-                let tracked = ProgressTracker::default().track(
+                let tracked = ProgressTracker::default().track_observation(
                     &pstate.subtask,
                     &pstate.previous_progress,
                     &pstate.action,
-                    &pstate.observation.text,
+                    &pstate.observation,
                 );
                 label("expertProgress", serde_json::Value::String(tracked))
             });
