@@ -17,14 +17,15 @@
 #              (train/manifests/scienceworld-full-history.toml), no local progress, the rules tracker
 #   evaluate   every policy, and a random admissible policy, on the first EVAL_PER_TASK `test`
 #              (unseen) variations of each task; then the bundled one on the first FINAL_PER_TASK
-#              `test` and `dev` (seen) variations of each task (0 = all of them)
+#              `test` and DEV_PER_TASK `dev` (seen) variations of each task (0 = all of them)
 #   tokens     prompt tokens per step against the step index, STEP-HRL against full history
 #
-#   scripts/train-scienceworld.sh            # the full recipe (about 80 min on 2 cores)
+#   scripts/train-scienceworld.sh            # the full recipe (about 90 min on 2 cores)
 #   scripts/train-scienceworld.sh --quick    # two tasks, a few variations and steps, end to end (CI)
 #
 # Sizes can be overridden: TASKS, VARIATIONS, SMALL_TASKS, SMALL_REPEAT, BC_EPOCHS, ROLLOUTS,
-# RL_STEPS, ABLATIONS, ABLATION_EPOCHS, EVAL_PER_TASK, RANDOM_PER_TASK, FINAL_PER_TASK, MAX_STEPS
+# RL_STEPS, ABLATIONS, ABLATION_EPOCHS, EVAL_PER_TASK, RANDOM_PER_TASK, FINAL_PER_TASK,
+# DEV_PER_TASK, MAX_STEPS
 # (every evaluation's step limit), TEMPERATURE (0 = greedy; written into policy-bc's manifest as
 # its default), JOBS, WORK; STEPWIRE_BIN runs that stepwire instead of building the release one.
 set -euo pipefail
@@ -49,14 +50,14 @@ if [ "$quick" = 1 ]; then
   : "${TASKS:=find-non-living-thing,lifespan-longest-lived}" "${SMALL_TASKS:=lifespan-longest-lived}"
   : "${VARIATIONS:=3}" "${SMALL_REPEAT:=2}" "${BC_EPOCHS:=1}" "${ROLLOUTS:=2}" "${RL_STEPS:=4}"
   : "${ABLATIONS:=full-history}" "${ABLATION_EPOCHS:=1}" "${EVAL_PER_TASK:=1}" "${RANDOM_PER_TASK:=1}"
-  : "${FINAL_PER_TASK:=1}" "${MAX_STEPS:=15}" "${WORK:=$root/.cache/recipe/scienceworld-quick}"
+  : "${FINAL_PER_TASK:=1}" "${DEV_PER_TASK:=1}" "${MAX_STEPS:=15}" "${WORK:=$root/.cache/recipe/scienceworld-quick}"
   model_args=(--hidden 64 --layers 1 --heads 2 --kv-heads 1 --intermediate 128)
   tok_args=(--vocab-size 600)
 else
   : "${TASKS:=$all_tasks}" "${SMALL_TASKS:=power-component,chemistry-mix-paint-secondary-color,identify-life-stages-2}"
   : "${VARIATIONS:=60}" "${SMALL_REPEAT:=4}" "${BC_EPOCHS:=5}" "${ROLLOUTS:=150}" "${RL_STEPS:=100}"
   : "${ABLATIONS:=}" "${ABLATION_EPOCHS:=2}" "${EVAL_PER_TASK:=10}" "${RANDOM_PER_TASK:=5}"
-  : "${FINAL_PER_TASK:=0}" "${MAX_STEPS:=100}" "${WORK:=$root/.cache/recipe/scienceworld}"
+  : "${FINAL_PER_TASK:=0}" "${DEV_PER_TASK:=20}" "${MAX_STEPS:=100}" "${WORK:=$root/.cache/recipe/scienceworld}"
   model_args=()
   tok_args=(--vocab-size 2000)
 fi
@@ -129,8 +130,9 @@ cat "$WORK/eval-random-test.txt"
 
 # The bundled policy: BC's plans and actions, local progress by the rules tracker.
 for split in test dev; do
-  stage "evaluate the bundled policy (policy-bc) on ${FINAL_PER_TASK/#0/every} $split variation(s) of each task"
-  play "$TASKS" "$WORK/policy-bc" "$split" "$FINAL_PER_TASK" 7 "$WORK/final-$split.jsonl" >"$WORK/final-$split.txt"
+  per_task=$FINAL_PER_TASK; [ "$split" = dev ] && per_task=$DEV_PER_TASK
+  stage "evaluate the bundled policy (policy-bc) on ${per_task/#0/every} $split variation(s) of each task"
+  play "$TASKS" "$WORK/policy-bc" "$split" "$per_task" 7 "$WORK/final-$split.jsonl" >"$WORK/final-$split.txt"
   cat "$WORK/final-$split.txt"
 done
 

@@ -910,3 +910,53 @@ fn the_random_policy_repeats_with_its_seed_and_varies_without_it() {
     assert_ne!(first, actions("c.jsonl", "6"), "another seed plays others");
     assert!(first.iter().collect::<HashSet<_>>().len() > 2, "it does not repeat one action: {first:?}");
 }
+
+/// A copy of the tiny-llama fixture whose manifest says its low level writes actions freely.
+fn free_writing_policy(dir: &Path) -> PathBuf {
+    let src = repo().join("models/tiny-llama");
+    let dst = dir.join("free-writer");
+    std::fs::create_dir_all(&dst).unwrap();
+    for f in ["model.onnx", "tokenizer.json", "config.json"] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(src.join("stepwire.toml")).unwrap();
+    assert!(manifest.contains("[low]"));
+    std::fs::write(dst.join("stepwire.toml"), manifest.replace("[low]", "[low]\nadmissible = false")).unwrap();
+    dst
+}
+
+#[test]
+fn a_refused_free_action_is_repaired_with_a_constrained_second_choice() {
+    // The fixture's weights are random: what it writes freely is noise the lockbox refuses, so
+    // every step it plays went through the repair (a constrained choice among the admissible
+    // actions). No refusal reaches the recording.
+    lockbox();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = free_writing_policy(dir.path());
+    let out = stepwire(
+        dir.path(),
+        &[
+            "--env",
+            "lockbox",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--per-task",
+            "2",
+            "--max-steps",
+            "4",
+            "--record",
+            "r.jsonl",
+        ],
+    );
+    assert_ok(&out);
+    let s = json_of(&out);
+    assert_eq!(s["failed"], 0, "{s}");
+    let rec = lines(&dir.path().join("r.jsonl"));
+    validate_all(&rec);
+    let lows: Vec<&Value> = rec.iter().filter(|l| l["level"] == "low").collect();
+    assert!(!lows.is_empty());
+    for l in lows {
+        let seen = l["nextState"]["observation"]["text"].as_str().unwrap_or_default();
+        assert!(!seen.starts_with("Invalid action"), "a refusal was recorded: {l}");
+    }
+}

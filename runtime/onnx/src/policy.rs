@@ -446,10 +446,24 @@ fn split_tokenization_agrees(
 #[async_trait]
 impl HighLevelPolicy for OnnxPolicy {
     async fn plan(&self, params: &PlanParams, cancel: &CancellationToken) -> Result<PlanResult, PolicyError> {
-        let fields = prompt::plan_fields(&self.inner.manifest, params);
-        let (g, usage) = self.run_role(Role::High, fields, params.sampling.as_ref(), None, cancel).await?;
-        let subtask = g.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
-        Ok(PlanResult { subtask, usage })
+        // A long episode's list of completed subtasks can outgrow the context window: the
+        // oldest are left out, one at a time, until the prompt fits (the list is the plan's
+        // memory of what is done; the latest entries matter most).
+        let mut params = std::borrow::Cow::Borrowed(params);
+        loop {
+            let fields = prompt::plan_fields(&self.inner.manifest, &params);
+            match self.run_role(Role::High, fields, params.sampling.as_ref(), None, cancel).await {
+                Err(OnnxError::LimitExceeded(_)) if !params.completed_subtasks.is_empty() => {
+                    let left_out = params.to_mut().completed_subtasks.remove(0);
+                    tracing::debug!(%left_out, "plan prompt over the window: oldest completed subtask left out");
+                }
+                result => {
+                    let (g, usage) = result?;
+                    let subtask = g.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
+                    return Ok(PlanResult { subtask, usage });
+                }
+            }
+        }
     }
 }
 

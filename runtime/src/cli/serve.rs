@@ -41,7 +41,8 @@ pub struct ServeArgs {
     /// Requests without an Origin header (anything but a browser) are not affected.
     #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "listen")]
     pub allow_origins: Vec<String>,
-    /// `rules` or a model directory with a stepwire.toml manifest.
+    /// `rules` (first admissible action), `random` (a random admissible action, seeded per request)
+    /// or a model directory with a stepwire.toml manifest.
     #[arg(long, default_value = "models/tiny-llama")]
     pub policy: String,
     #[command(flatten)]

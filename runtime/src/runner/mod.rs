@@ -208,6 +208,8 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         admissible_actions: config.admissible && caps.admissible_actions && policies.wants_admissible(),
         sampling: config.sampling.clone(),
         expert_labels: config.expert_labels,
+        // A free-writing policy gets a constrained second choice when the bridge refuses its action.
+        repair_refused: config.admissible && caps.admissible_actions && !policies.wants_admissible(),
     };
     let shared = Arc::new(Shared {
         command: config.command.clone(),

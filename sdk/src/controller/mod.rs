@@ -49,11 +49,21 @@ pub struct EpisodeOptions {
     /// keep its answer beside the transitions (`_meta.expert`), with the rules tracker's progress
     /// (`_meta.expertProgress`): labels for training on the states the learner itself visits.
     pub expert_labels: bool,
+    /// For a policy that writes its actions freely: when the environment refuses one, ask for
+    /// the admissible actions and let the low level choose again among them, once, in the same
+    /// step (see `repair_refused`).
+    pub repair_refused: bool,
 }
 
 impl Default for EpisodeOptions {
     fn default() -> Self {
-        EpisodeOptions { max_steps: 100, admissible_actions: true, sampling: None, expert_labels: false }
+        EpisodeOptions {
+            max_steps: 100,
+            admissible_actions: true,
+            sampling: None,
+            expert_labels: false,
+            repair_refused: false,
+        }
     }
 }
 
@@ -266,8 +276,32 @@ pub async fn play_episode<E: Environment + ?Sized>(
         }
 
         let t = Instant::now();
-        let stepped = env.step(&result.action).await;
+        let mut action = result.action.clone();
+        let mut subtask_done = result.subtask_done;
+        let mut low_usage = result.usage.low;
+        let mut stepped = env.step(&action).await;
         env_time += t.elapsed();
+        if let (Err(EnvError::InvalidAction(_)), true, ActionSource::Policy(low)) =
+            (&stepped, options.repair_refused, policies.low)
+        {
+            let act = ActParams {
+                subtask: result.next_state.subtask.clone().unwrap_or_default(),
+                progress: result.next_state.progress.clone(),
+                observation: observation.clone(),
+                admissible_actions: None,
+                sampling: params.sampling.clone(),
+                meta: None,
+            };
+            if let Some((repaired, times)) = repair_refused(env, low, act, cancel).await {
+                tracing::debug!(refused = %action, played = %repaired.action, "refused action repaired");
+                env_time += times.env;
+                agent_time += times.agent;
+                usage.add(repaired.usage);
+                low_usage.add(repaired.usage.low);
+                (action, subtask_done) = (repaired.action, repaired.subtask_done);
+                stepped = repaired.stepped;
+            }
+        }
         let stepped = match stepped {
             Ok(s) => s,
             Err(EnvError::InvalidAction(m)) => {
@@ -301,15 +335,19 @@ pub async fn play_episode<E: Environment + ?Sized>(
                 progress: result.next_state.progress.clone(),
                 observation: observation.clone(),
             },
-            action: result.action.clone(),
-            subtask_done: result.subtask_done,
+            action: action.clone(),
+            subtask_done,
             reward: stepped.reward,
             done: stepped.done,
-            usage: result.usage.low,
+            usage: low_usage,
             next_observation: stepped.observation.clone(),
             meta: advice_meta(&advice),
         });
         state = result.next_state;
+        if state.pending_action.is_some() {
+            state.pending_action = Some(action);
+        }
+        state.subtask_done = subtask_done;
         observation = stepped.observation;
         if stepped.done {
             outcome = if stepped.won {
@@ -352,6 +390,44 @@ pub async fn play_episode<E: Environment + ?Sized>(
     };
     rec.sink.record(RecordLine::Episode(summary.clone()));
     Ok(summary)
+}
+
+/// What a repaired step played.
+struct Repaired {
+    action: String,
+    subtask_done: bool,
+    usage: Usage,
+    stepped: Result<StepResult, EnvError>,
+}
+
+struct RepairTimes {
+    env: Duration,
+    agent: Duration,
+}
+
+/// A free-writing policy's action was refused: the low level chooses again, constrained to the
+/// environment's admissible actions, and that action is played. A near miss ("pick up flower pot
+/// 8" where the pot in this world is number 3) becomes the playable action the policy likes best,
+/// instead of a wasted step whose observation ("Invalid action") the policy never saw in
+/// training. None when the list or the second choice cannot be had (the refusal then stands).
+async fn repair_refused<E: Environment + ?Sized>(
+    env: &mut E,
+    low: &dyn LowLevelPolicy,
+    mut act: ActParams,
+    cancel: &CancellationToken,
+) -> Option<(Repaired, RepairTimes)> {
+    let t = Instant::now();
+    let admissible = env.admissible_actions().await.ok().filter(|a| !a.is_empty());
+    let mut times = RepairTimes { env: t.elapsed(), agent: Duration::ZERO };
+    act.admissible_actions = Some(admissible?);
+    let t = Instant::now();
+    let chosen = low.act(&act, cancel).await;
+    times.agent = t.elapsed();
+    let chosen = chosen.map_err(|e| tracing::debug!("repairing a refused action: {e}")).ok()?;
+    let t = Instant::now();
+    let stepped = env.step(&chosen.action).await;
+    times.env += t.elapsed();
+    Some((Repaired { action: chosen.action, subtask_done: chosen.subtask_done, usage: chosen.usage, stepped }, times))
 }
 
 #[cfg(test)]
