@@ -45,7 +45,7 @@ stage "training recipe, quick (record, BC, collect, RL, DAgger, ablations, expor
   bash -c "rm -rf .cache/recipe/ci-quick && STEPWIRE_BIN='$root/$stepwire' WORK=.cache/recipe/ci-quick scripts/train-alfworld.sh --quick"
 stage "training recipe, quick, scienceworld (record, BC, collect, RL, full-history baseline, export, play)" \
   bash -c "rm -rf .cache/recipe/ci-quick-scienceworld && STEPWIRE_BIN='$root/$stepwire' WORK=.cache/recipe/ci-quick-scienceworld scripts/train-scienceworld.sh --quick"
-stage "episodes: scienceworld trained policy (models/scienceworld-step-hrl)" "$stepwire" run --env scienceworld --policy models/scienceworld-step-hrl --split test --tasks find-non-living-thing,lifespan-longest-lived,power-component --per-task 1 --max-steps 100 --jobs 2 --max-failed 0 --min-success 0.3 --no-record
+stage "episodes: scienceworld trained policy (models/scienceworld-step-hrl)" "$stepwire" run --env scienceworld --policy models/scienceworld-step-hrl --split test --tasks find-animal,lifespan-shortest-lived,find-plant --per-task 1 --seed 7 --max-steps 100 --jobs 2 --max-failed 0 --min-success 0.6 --no-record
 stage "episodes: alfworld trained policy (models/alfworld-step-hrl)" "$stepwire" run --env alfworld --tasks alfworld --policy models/alfworld-step-hrl --split valid_unseen --episodes 2 --seed 7 --max-steps 50 --jobs 2 --max-failed 0 --no-record
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --max-failed 0 --no-record
 

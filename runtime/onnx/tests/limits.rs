@@ -71,3 +71,28 @@ async fn max_tokens_over_the_cap_is_refused_and_within_it_served() {
     let ok = policy.act(&act("You see a door.".into(), None, Some(32)), &CancellationToken::new()).await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[tokio::test]
+async fn a_plan_over_the_window_leaves_out_the_oldest_completed_subtasks() {
+    use stepwire_sdk::policy::HighLevelPolicy;
+    use stepwire_sdk::protocol::PlanParams;
+    let policy = policy(Limits { max_prompt_tokens: Some(120), ..Limits::default() });
+    let plan = |completed: Vec<String>, observation: &str| PlanParams {
+        task: "put a mug in the drawer".into(),
+        completed_subtasks: completed,
+        last_progress: String::new(),
+        observation: Observation::text(observation),
+        sampling: Some(Sampling { max_tokens: Some(4), ..Sampling::default() }),
+        meta: None,
+    };
+    // A long episode's done list no longer fits: the plan is still made.
+    let done: Vec<String> = (0..40).map(|i| format!("go to the drawer {i} and look inside")).collect();
+    let r = policy.plan(&plan(done, "You see a mug."), &CancellationToken::new()).await;
+    assert!(r.is_ok(), "{r:?}");
+    // An observation that alone is over the window is still refused.
+    let r = policy.plan(&plan(vec!["go to the desk".into()], &"a mug ".repeat(200)), &CancellationToken::new()).await;
+    match r {
+        Err(PolicyError::LimitExceeded(m)) => assert!(m.contains("limit of 120"), "{m}"),
+        other => panic!("expected a limit error, got {other:?}"),
+    }
+}
