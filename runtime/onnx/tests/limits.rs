@@ -76,7 +76,7 @@ async fn max_tokens_over_the_cap_is_refused_and_within_it_served() {
 async fn a_plan_over_the_window_leaves_out_the_oldest_completed_subtasks() {
     use stepwire_sdk::policy::HighLevelPolicy;
     use stepwire_sdk::protocol::PlanParams;
-    let policy = policy(Limits { max_prompt_tokens: Some(120), ..Limits::default() });
+    let policy = policy(Limits { max_prompt_tokens: Some(400), ..Limits::default() });
     let plan = |completed: Vec<String>, observation: &str| PlanParams {
         task: "put a mug in the drawer".into(),
         completed_subtasks: completed,
@@ -90,9 +90,9 @@ async fn a_plan_over_the_window_leaves_out_the_oldest_completed_subtasks() {
     let r = policy.plan(&plan(done, "You see a mug."), &CancellationToken::new()).await;
     assert!(r.is_ok(), "{r:?}");
     // An observation that alone is over the window is still refused.
-    let r = policy.plan(&plan(vec!["go to the desk".into()], &"a mug ".repeat(200)), &CancellationToken::new()).await;
+    let r = policy.plan(&plan(vec!["go to the desk".into()], &"a mug ".repeat(400)), &CancellationToken::new()).await;
     match r {
-        Err(PolicyError::LimitExceeded(m)) => assert!(m.contains("limit of 120"), "{m}"),
+        Err(PolicyError::LimitExceeded(m)) => assert!(m.contains("limit of 400"), "{m}"),
         other => panic!("expected a limit error, got {other:?}"),
     }
 }
