@@ -34,14 +34,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-quick=0
-for arg in "$@"; do
-  case "$arg" in
-    --quick) quick=1 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=lib/recipe.sh
+. scripts/lib/recipe.sh
+recipe_args "$@"
 
 if [ "$quick" = 1 ]; then
   : "${GAMES:=6}" "${BC_EPOCHS:=1}" "${ROLLOUTS:=2}" "${RL_STEPS:=4}" "${DAGGER_EPOCHS:=0.5}"
@@ -63,8 +58,7 @@ fi
 : "${JOBS:=2}" "${TEMPERATURE:=1}"
 
 export ALFWORLD_DATA="${ALFWORLD_DATA:-$root/.cache/alfworld}"
-# shellcheck source=lib/recipe.sh
-. scripts/lib/recipe.sh
+recipe_setup
 
 # Evaluations are reported per task type; recordings for training sample across all games.
 types=pick_and_place_simple,look_at_obj_in_light,pick_clean_then_place_in_recep

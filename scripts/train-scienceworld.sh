@@ -32,14 +32,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-quick=0
-for arg in "$@"; do
-  case "$arg" in
-    --quick) quick=1 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=lib/recipe.sh
+. scripts/lib/recipe.sh
+recipe_args "$@"
 
 # The ten task families with the shortest gold paths (5 to 16 actions): see BENCHMARKS.md for why
 # not all 30.
@@ -66,8 +61,7 @@ fi
 long=(--seq-len 1024 --batch-rows 4 --max-positions 1024)
 manifest=train/manifests/scienceworld.toml
 
-# shellcheck source=lib/recipe.sh
-. scripts/lib/recipe.sh
+recipe_setup
 
 play() {  # play TASKS POLICY SPLIT PER_TASK SEED RECORD [extra stepwire run args...]
   local tasks=$1 policy=$2 split=$3 per_task=$4 seed=$5 record=$6

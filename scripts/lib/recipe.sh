@@ -1,18 +1,32 @@
-# Shared by the training recipes (scripts/train-*.sh): sourced after the recipe has set WORK,
-# TEMPERATURE and JOBS. Installs the training stack, builds stepwire (or takes STEPWIRE_BIN),
-# and defines the stage helpers. Every helper skips work whose output is already in $WORK, so a
-# cut-off recipe carries on where it stopped (training stages resume from their checkpoints).
+# Shared by the training recipes (scripts/train-*.sh), sourced from the repository root:
+# `recipe_args "$@"` reads --quick / --help; `recipe_setup`, once the recipe has set WORK,
+# TEMPERATURE and JOBS, installs the training stack and builds stepwire (or takes STEPWIRE_BIN).
+# Every stage helper skips work whose output is already in $WORK, so a cut-off recipe carries on
+# where it stopped (training stages resume from their checkpoints).
 
-scripts/setup.sh --train
-if [ -z "${STEPWIRE_BIN:-}" ]; then
-  echo "[recipe] building stepwire (release)" >&2
-  cargo build --release -q -p stepwire-runtime
-fi
-export STEPWIRE_PYTHON="$root/.venv/bin/python"
-export HF_HUB_OFFLINE=1 PYTHONPATH="$root/train${PYTHONPATH:+:$PYTHONPATH}"
-stepwire="${STEPWIRE_BIN:-$root/target/release/stepwire}"
-mkdir -p "$WORK"
-t_start=$SECONDS
+recipe_args() {  # sets quick=0|1; --help prints the recipe's header comment
+  quick=0
+  for arg in "$@"; do
+    case "$arg" in
+      --quick) quick=1 ;;
+      -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+      *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+recipe_setup() {
+  scripts/setup.sh --train
+  if [ -z "${STEPWIRE_BIN:-}" ]; then
+    echo "[recipe] building stepwire (release)" >&2
+    cargo build --release -q -p stepwire-runtime
+  fi
+  export STEPWIRE_PYTHON="$root/.venv/bin/python"
+  export HF_HUB_OFFLINE=1 PYTHONPATH="$root/train${PYTHONPATH:+:$PYTHONPATH}"
+  stepwire="${STEPWIRE_BIN:-$root/target/release/stepwire}"
+  mkdir -p "$WORK"
+  t_start=$SECONDS
+}
 
 train() { "$root/.venv/bin/python" -m stepwire_train "$@"; }
 stage() { printf '[recipe] %s (%ds so far)\n' "$*" $((SECONDS - t_start)) >&2; }
