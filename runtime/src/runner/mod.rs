@@ -198,18 +198,21 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         record: recording.as_ref().map(|r| r.path().to_path_buf()),
     });
 
-    if config.admissible && caps.admissible_actions && !policies.wants_admissible() {
+    let offered = config.admissible && caps.admissible_actions;
+    let constrained = policies.wants_admissible();
+    if offered && !constrained {
         tracing::info!(
-            "the policy writes actions freely (`[low] admissible = false`): admissible actions not asked for"
+            "the policy writes actions freely (`[low] admissible = false`): admissible actions asked for only to \
+             repair a refused action"
         );
     }
     let options = EpisodeOptions {
         max_steps: config.max_steps,
-        admissible_actions: config.admissible && caps.admissible_actions && policies.wants_admissible(),
+        admissible_actions: offered && constrained,
         sampling: config.sampling.clone(),
         expert_labels: config.expert_labels,
         // A free-writing policy gets a constrained second choice when the bridge refuses its action.
-        repair_refused: config.admissible && caps.admissible_actions && !policies.wants_admissible(),
+        repair_refused: offered && !constrained,
     };
     let shared = Arc::new(Shared {
         command: config.command.clone(),

@@ -1,5 +1,5 @@
 //! Which policies a run uses: the environment's expert with a rule-based planner and progress
-//! tracker, or an agent loaded through [`load_policy`] (`rules`, or a model directory).
+//! tracker, or an agent loaded through [`crate::policies::load`] (`rules`, `random`, or a model directory).
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::policies::ModelOptions;
 
-/// `--policy`: `expert`, or anything [`load_policy`] understands.
+/// `--policy`: `expert`, or anything [`crate::policies::load`] understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicySpec {
     Expert,
@@ -37,16 +37,6 @@ impl PolicySpec {
             PolicySpec::Loaded(s) => s.clone(),
         }
     }
-}
-
-/// Loads the agent `--policy` names (all three roles): `rules`, or an exported model directory.
-///
-/// The hook model policies plug into. It goes through [`crate::policies::load`], the loader
-/// `stepwire serve` uses too, so wiring stepwire-onnx there makes `stepwire run --policy <dir>`
-/// work as well. Called once per run; the agent is shared by every worker (`--jobs`), so it must
-/// be safe to call concurrently.
-pub fn load_policy(spec: &str, options: ModelOptions) -> anyhow::Result<Arc<dyn Agent>> {
-    Ok(crate::policies::load(spec, options)?.agent)
 }
 
 /// The policies of a run, shared by its workers.

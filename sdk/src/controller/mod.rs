@@ -292,10 +292,10 @@ pub async fn play_episode<E: Environment + ?Sized>(
                 sampling: params.sampling.clone(),
                 meta: None,
             };
-            if let Some((repaired, times)) = repair_refused(env, low, act, cancel).await {
+            if let Some(repaired) = repair_refused(env, low, act, cancel).await {
                 tracing::debug!(refused = %action, played = %repaired.action, "refused action repaired");
-                env_time += times.env;
-                agent_time += times.agent;
+                env_time += repaired.env_time;
+                agent_time += repaired.agent_time;
                 usage.add(repaired.usage);
                 low_usage.add(repaired.usage.low);
                 (action, subtask_done) = (repaired.action, repaired.subtask_done);
@@ -344,9 +344,8 @@ pub async fn play_episode<E: Environment + ?Sized>(
             meta: advice_meta(&advice),
         });
         state = result.next_state;
-        if state.pending_action.is_some() {
-            state.pending_action = Some(action);
-        }
+        // The action played (a repaired one in place of the refused) is the one progress summarises.
+        state.pending_action = Some(action);
         state.subtask_done = subtask_done;
         observation = stepped.observation;
         if stepped.done {
@@ -392,17 +391,14 @@ pub async fn play_episode<E: Environment + ?Sized>(
     Ok(summary)
 }
 
-/// What a repaired step played.
+/// What a repaired step played, and the time it took.
 struct Repaired {
     action: String,
     subtask_done: bool,
     usage: Usage,
     stepped: Result<StepResult, EnvError>,
-}
-
-struct RepairTimes {
-    env: Duration,
-    agent: Duration,
+    env_time: Duration,
+    agent_time: Duration,
 }
 
 /// A free-writing policy's action was refused: the low level chooses again, constrained to the
@@ -415,19 +411,26 @@ async fn repair_refused<E: Environment + ?Sized>(
     low: &dyn LowLevelPolicy,
     mut act: ActParams,
     cancel: &CancellationToken,
-) -> Option<(Repaired, RepairTimes)> {
+) -> Option<Repaired> {
     let t = Instant::now();
     let admissible = env.admissible_actions().await.ok().filter(|a| !a.is_empty());
-    let mut times = RepairTimes { env: t.elapsed(), agent: Duration::ZERO };
+    let mut env_time = t.elapsed();
     act.admissible_actions = Some(admissible?);
     let t = Instant::now();
     let chosen = low.act(&act, cancel).await;
-    times.agent = t.elapsed();
+    let agent_time = t.elapsed();
     let chosen = chosen.map_err(|e| tracing::debug!("repairing a refused action: {e}")).ok()?;
     let t = Instant::now();
     let stepped = env.step(&chosen.action).await;
-    times.env += t.elapsed();
-    Some((Repaired { action: chosen.action, subtask_done: chosen.subtask_done, usage: chosen.usage, stepped }, times))
+    env_time += t.elapsed();
+    Some(Repaired {
+        action: chosen.action,
+        subtask_done: chosen.subtask_done,
+        usage: chosen.usage,
+        stepped,
+        env_time,
+        agent_time,
+    })
 }
 
 #[cfg(test)]
