@@ -1,5 +1,5 @@
 # The two commands of the quick start. Both install what they need (scripts/setup.sh) first.
-.PHONY: demo test setup bench schemas
+.PHONY: demo test setup bench bench-large schemas
 
 ## An agent playing a real environment with the bundled policy.
 demo:
@@ -15,6 +15,10 @@ setup:
 ## Benchmarks (release build): stepwire vs a Python onnxruntime loop, bridge vs bare ScienceWorld.
 bench:
 	@scripts/bench.sh
+
+## Large shapes (Qwen2.5-0.5B, Llama-3.2-1B; fp32, int4): stepwire vs onnxruntime-genai vs the Python loop, vs the machine's limits.
+bench-large:
+	@scripts/bench-large.sh
 
 schemas:
 	cargo run -q -p stepwire-runtime -- schema

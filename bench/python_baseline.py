@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import threading
@@ -462,6 +463,8 @@ def main() -> int:
         "prompts": len(prompts),
         "calls": len(records),
         "load_ms": round(load_s * 1000, 3),
+        # This process's peak resident memory (Linux reports KiB).
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "latency_ms": stats_ms([r["s"] for r in records]),
         "prefill_ms": stats_ms([r["prefill_s"] for r in records]),
         "per_token_ms": stats_ms(decode_s) if decode_s else None,

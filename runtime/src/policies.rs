@@ -258,4 +258,34 @@ mod tests {
         let second = loaded.agent.update(&params, &c).await.unwrap().progress;
         assert_eq!(second, "> go to shelf 1\nYou arrive at shelf 1.\n> go to desk 1\nYou arrive at desk 1.");
     }
+
+    /// A full-history prompt that outgrows the window keeps its newest entries and is served; a
+    /// single entry over the window is still refused as a limit error.
+    #[tokio::test]
+    async fn a_full_history_over_the_window_keeps_its_newest_entries() {
+        use stepwire_sdk::protocol::{ActParams, Sampling};
+        use stepwire_sdk::rules::HistoryProgress;
+        let dir = tiny_llama_with(|m| m + "\n[high]\nplanner = \"whole-task\"\n\n[progress]\ntracker = \"history\"\n");
+        let options = ModelOptions { max_prompt_tokens: Some(300), ..ModelOptions::default() };
+        let loaded = load(dir.path().to_str().unwrap(), options).unwrap();
+        let act = |progress: String| ActParams {
+            subtask: "put a mug on the desk.".into(),
+            progress,
+            observation: Observation::text("You arrive at desk 1."),
+            admissible_actions: None,
+            sampling: Some(Sampling { max_tokens: Some(4), ..Sampling::default() }),
+            meta: None,
+        };
+        let long = (0..60).fold(String::new(), |h, i| {
+            HistoryProgress::append(&h, &format!("go to shelf {i}"), "You arrive there. Nothing is on it.")
+        });
+        let c = CancellationToken::new();
+        let r = loaded.agent.act(&act(long), &c).await;
+        assert!(r.is_ok(), "{r:?}");
+        let one = HistoryProgress::append("", "look", &"a mug on a shelf ".repeat(100));
+        match loaded.agent.act(&act(one), &c).await {
+            Err(PolicyError::LimitExceeded(m)) => assert!(m.contains("limit of 300"), "{m}"),
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+    }
 }

@@ -86,6 +86,13 @@ impl HistoryProgress {
             format!("{previous}\n{entry}")
         }
     }
+
+    /// The history without its oldest entry, or `None` when one entry (or none) is left: a
+    /// history that outgrows a model's window keeps its newest entries.
+    pub fn drop_oldest(history: &str) -> Option<&str> {
+        let cut = history.find("\n> ")?;
+        Some(&history[cut + 1..])
+    }
 }
 
 #[async_trait]
@@ -476,6 +483,19 @@ mod tracker_tests {
             h,
             "> go to desk 1\nYou arrive at desk 1.\n> take mug 1 from desk 1\nYou pick up the mug 1 from the desk 1."
         );
+    }
+
+    #[test]
+    fn dropping_the_oldest_entry_keeps_the_newest_until_one_is_left() {
+        let h = HistoryProgress::append("", "go to desk 1", "You arrive at desk 1.\nOn it: a mug.");
+        let h = HistoryProgress::append(&h, "take mug 1", "You take the mug.");
+        let h = HistoryProgress::append(&h, "look", "A room.");
+        let h = HistoryProgress::drop_oldest(&h).unwrap();
+        assert_eq!(h, "> take mug 1\nYou take the mug.\n> look\nA room.");
+        let h = HistoryProgress::drop_oldest(h).unwrap();
+        assert_eq!(h, "> look\nA room.");
+        assert_eq!(HistoryProgress::drop_oldest(h), None);
+        assert_eq!(HistoryProgress::drop_oldest(""), None);
     }
 
     #[test]

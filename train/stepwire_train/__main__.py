@@ -176,9 +176,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the policy's default decoding: sample at T when a request names no "
                         "sampling (written as [generation] temperature; default greedy)")
     p.add_argument("--int8", default=None, metavar="DIR",
-                   help="also write a dynamically quantised (int8 MatMul weights) copy to DIR")
+                   help="also write an int8 copy to DIR (as `quantize --bits 8`)")
     p.add_argument("--opset", type=int, default=None,
                    help="ONNX opset (default: optimum's, 18 for Llama, as the fixtures)")
+
+    p = add("quantize", help="int4/int8 weights (MatMulNBits) for a policy folder or model.onnx",
+                       description="Quantises every MatMul with a constant weight (the LM head "
+                       "included, a tied one materialised first) with ONNX Runtime's "
+                       "MatMulNBitsQuantizer: blockwise round-to-nearest int4 or int8, float "
+                       "activations and KV cache. Writes a policy folder stepwire serves as it is, "
+                       "with quantization.json; when the source folder has expected.json, reports "
+                       "top-1 agreement with the original at positions where its decision is clear.")
+    p.add_argument("--model", required=True, help="a policy folder (stepwire.toml) or a model.onnx")
+    p.add_argument("--out", required=True, help="the policy folder to write")
+    p.add_argument("--bits", type=int, choices=(4, 8), default=4, help="weight bits")
+    p.add_argument("--block-size", type=int, default=32, help="weights per quantisation block")
+    p.add_argument("--accuracy-level", type=int, choices=(0, 1, 2, 3, 4), default=4,
+                   help="MatMulNBits compute type: 4 = int8 activations (fastest on CPU), "
+                        "0 = as the input")
+    p.add_argument("--asymmetric", dest="symmetric", action="store_false",
+                   help="blocks with a zero point (default: symmetric)")
+    p.add_argument("--min-gap", type=float, default=1.0,
+                   help="the agreement check counts positions whose top-1 logit leads by this")
+    p.add_argument("--threads", type=int, default=default_threads(), help="onnxruntime threads "
+                   "for the check")
+    p.add_argument("--no-check", action="store_true", help="skip the agreement check")
 
     p = add("throughput", help="measure BC training tokens/s of a model config",
                        description="Times a few BC steps (forward, backward, AdamW) on synthetic "
@@ -327,6 +349,10 @@ def main(argv=None) -> int:
             from . import export
 
             res = export.run(a)
+        elif a.cmd == "quantize":
+            from . import quantize
+
+            res = quantize.run(a)
         elif a.cmd == "throughput":
             from .throughput import measure
 

@@ -171,7 +171,7 @@ def run(args) -> dict:
               "prompts_checked": len(chosen), "batches_checked": len(batch_out),
               "min_logit_gap": expected["min_logit_gap"], "parameters": M.n_params(model)}
     if args.int8:
-        result["int8"] = export_int8(bt, out, Path(args.int8), chosen)
+        result["int8"] = export_int8(out, Path(args.int8))
     return result
 
 
@@ -216,32 +216,11 @@ def expected_json(bt, model, tok, chosen, batch_out, prefix_lens, out: Path) -> 
     }
 
 
-def export_int8(bt, src: Path, dst: Path, chosen) -> dict:
-    """Dynamic int8 quantisation of the MatMul weights. Greedy tokens then only approximately
-    follow the fp32 model: the agreement is recorded in int8.json, not claimed."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def export_int8(src: Path, dst: Path) -> dict:
+    """An int8 copy through `quantize` (MatMulNBits, block 32, the LM head included), with its
+    own expected.json and the agreement with the fp32 model in quantization.json."""
+    from .quantize import quantize_folder
 
-    dst.mkdir(parents=True, exist_ok=True)
-    (dst / "expected.json").unlink(missing_ok=True)
-    quantize_dynamic(str(src / "model.onnx"), str(dst / "model.onnx"),
-                     op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
-    for f in ("tokenizer.json", "config.json", "stepwire.toml", "io.json"):
-        shutil.copyfile(src / f, dst / f)
-    runner = bt.OrtGreedy(dst / "model.onnx")
-    rows, same_tokens, total_tokens = [], 0, 0
-    for c in chosen:
-        got, _ = runner.generate([c["ids"]], [[1] * len(c["ids"])], bt.MAX_NEW_TOKENS, EOS, PAD)
-        agree = next((k for k, (a, b) in enumerate(zip(got[0], c["out"])) if a != b),
-                     min(len(got[0]), len(c["out"])))
-        same_tokens += agree
-        total_tokens += len(c["out"])
-        rows.append({"name": c["name"], "fp32_output_ids": c["out"], "int8_output_ids": got[0],
-                     "identical": got[0] == c["out"], "agreeing_prefix": agree})
-    info = {"note": "int8 (dynamic, MatMul weights) greedy tokens vs the fp32 transformers "
-                    "model; approximate by design, not a token-equality check",
-            "identical_outputs": sum(r["identical"] for r in rows), "prompts": len(rows),
-            "agreeing_token_fraction": round(same_tokens / max(1, total_tokens), 4),
-            "bytes": (dst / "model.onnx").stat().st_size, "rows": rows}
-    write_json(dst / "int8.json", info)
-    return {k: info[k] for k in ("identical_outputs", "prompts", "agreeing_token_fraction",
-                                 "bytes")} | {"out": str(dst)}
+    res = quantize_folder(src, dst, bits=8)
+    return {k: res[k] for k in ("bytes_after", "matmul_nbits")} | {
+        "agreement": res.get("agreement"), "out": str(dst)}

@@ -36,9 +36,9 @@ def test_independent_onnxruntime_loop_agrees(exported):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_int8_copy_records_agreement_without_claiming_equality(exported, work):
+def test_int8_copy_is_a_quantised_policy_folder(exported, work):
     d = work / "policy-int8"
-    info = json.loads((d / "int8.json").read_text())
-    assert not (d / "expected.json").exists()
-    assert info["prompts"] >= 3 and 0.0 <= info["agreeing_token_fraction"] <= 1.0
+    info = json.loads((d / "quantization.json").read_text())
+    assert info["bits"] == 8 and info["matmul_nbits"] > 0
+    assert 0.0 <= info["agreement"]["agreement"] <= 1.0
     assert (d / "model.onnx").stat().st_size < (exported[0] / "model.onnx").stat().st_size

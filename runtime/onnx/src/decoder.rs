@@ -24,6 +24,20 @@ pub struct ModelSpec {
     pub vocab: Option<usize>,
     /// Gemma exports have no `position_ids` input.
     pub has_position_ids: bool,
+    /// Which exporter's graph this is.
+    pub layout: Layout,
+}
+
+/// The decoder layouts stepwire loads. Both take `input_ids`, `attention_mask` and
+/// `past_key_values.N.{key,value}` and return `logits` and `present.N.{key,value}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Hugging Face Optimum's `text-generation-with-past` export (`position_ids` given).
+    Optimum,
+    /// onnxruntime-genai's model builder: `GroupQueryAttention` computes positions from the mask
+    /// and leaves the head size symbolic (it is in `genai_config.json`). Its key/value cache is
+    /// used here as past in, present out (the builder's shared-buffer mode is not used).
+    GenaiBuilder,
 }
 
 /// Session options.
@@ -74,6 +88,7 @@ impl Decoder {
         // A missing or unloadable library is reported as itself, not as a refused rewrite.
         ortlib::environment()?;
         let model_err = |m: String| OnnxError::model(path, m);
+        crate::memory::check_fits(path, None)?;
         let bytes = std::fs::read(path).map_err(|e| model_err(format!("cannot read: {e}")))?;
         let rewritten = if opts.keep_graph { None } else { rewritten_session(path, &bytes, opts) };
         let last_position_logits = rewritten.as_ref().is_some_and(|(_, r)| r.last_position_logits);
@@ -85,7 +100,7 @@ impl Decoder {
             Some((s, _)) => s,
             None => build_session(path, &bytes, opts)?,
         };
-        let spec = discover(&session).map_err(model_err)?;
+        let spec = discover(&session, path).map_err(model_err)?;
         debug!(path = %path.display(), ?spec, last_position_logits, "decoder loaded");
         let past_names = (0..spec.num_layers)
             .flat_map(|i| [format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value")])
@@ -211,7 +226,7 @@ fn build_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Result<(Ses
 }
 
 /// Reads layers, key/value heads and head size from the inputs, and checks the outputs.
-fn discover(session: &Session) -> std::result::Result<ModelSpec, String> {
+fn discover(session: &Session, path: &Path) -> std::result::Result<ModelSpec, String> {
     let inputs = session.inputs();
     let has = |n: &str| inputs.iter().any(|i| i.name() == n);
     for needed in ["input_ids", "attention_mask"] {
@@ -239,7 +254,11 @@ fn discover(session: &Session) -> std::result::Result<ModelSpec, String> {
         ValueType::Tensor { shape, .. } => shape.clone(),
         other => return Err(format!("past_key_values.0.key is not a tensor ({other:?})")),
     };
-    if shape.len() != 4 || shape[1] <= 0 || shape[3] <= 0 {
+    // onnxruntime-genai's builder names the head size `kv_cache_dim` and writes it into its config.
+    let genai_head = genai_head_size(path);
+    let layout = if genai_head.is_some() { Layout::GenaiBuilder } else { Layout::Optimum };
+    let head_dim = if shape.len() == 4 && shape[3] > 0 { Some(shape[3] as usize) } else { genai_head };
+    if shape.len() != 4 || shape[1] <= 0 || head_dim.is_none() {
         return Err(format!(
             "past_key_values.0.key has shape {shape:?}; expected [batch, kv_heads, past, head_dim] \
              with fixed kv_heads and head_dim"
@@ -264,10 +283,19 @@ fn discover(session: &Session) -> std::result::Result<ModelSpec, String> {
     Ok(ModelSpec {
         num_layers,
         kv_heads: shape[1] as usize,
-        head_dim: shape[3] as usize,
+        head_dim: head_dim.unwrap_or_default(),
         vocab,
         has_position_ids: has("position_ids"),
+        layout,
     })
+}
+
+/// `model.decoder.head_size` of the `genai_config.json` beside the model, which
+/// onnxruntime-genai's model builder writes.
+fn genai_head_size(model: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(model.parent()?.join("genai_config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    config["model"]["decoder"]["head_size"].as_u64().map(|h| h as usize)
 }
 
 /// Converts a tensor creation error.

@@ -10,6 +10,8 @@
 //! [`sampling`], [`trie`]), a worker that batches requests ([`engine`]) and reuses template
 //! prefixes ([`prefix_cache`]).
 
+#[doc(hidden)]
+pub mod bench_cases;
 pub mod decoder;
 pub mod device;
 pub mod engine;
@@ -18,6 +20,7 @@ pub mod graph;
 pub mod kv;
 pub mod limits;
 pub mod manifest;
+pub mod memory;
 pub mod ortlib;
 pub mod policy;
 pub mod prefix_cache;

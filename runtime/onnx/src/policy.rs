@@ -11,6 +11,7 @@ use stepwire_sdk::protocol::{
     ActParams, ActResult, AgentCapabilities, PlanParams, PlanResult, ProgressUpdateParams, ProgressUpdateResult, Role,
     RoleUsage, Sampling, Usage,
 };
+use stepwire_sdk::rules::HistoryProgress;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -19,7 +20,7 @@ use crate::device::Device;
 use crate::engine::{BatchOptions, Engine, Job};
 use crate::error::{OnnxError, Result};
 use crate::limits::{context_window, Limits};
-use crate::manifest::{role_fields, Manifest};
+use crate::manifest::{role_fields, Manifest, ProgressSource};
 use crate::prompt::{self, Fields};
 use crate::sampling::Sampler;
 use crate::sequence::{Finish, Generation, Sequence, SequenceParams};
@@ -470,9 +471,26 @@ impl HighLevelPolicy for OnnxPolicy {
 #[async_trait]
 impl LowLevelPolicy for OnnxPolicy {
     async fn act(&self, params: &ActParams, cancel: &CancellationToken) -> Result<ActResult, PolicyError> {
-        let fields = prompt::act_fields(&self.inner.manifest, params);
         let actions = params.admissible_actions.as_ref();
-        let (g, usage) = self.run_role(Role::Low, fields, params.sampling.as_ref(), actions, cancel).await?;
+        // A full-history prompt that outgrows the context window keeps its newest entries: the
+        // oldest action and its result are left out, one at a time, until it fits.
+        let windowed = self.inner.manifest.progress == ProgressSource::History;
+        let mut params = std::borrow::Cow::Borrowed(params);
+        let (g, usage) = loop {
+            let fields = prompt::act_fields(&self.inner.manifest, &params);
+            match self.run_role(Role::Low, fields, params.sampling.as_ref(), actions, cancel).await {
+                Err(OnnxError::LimitExceeded(m)) if windowed => match HistoryProgress::drop_oldest(&params.progress) {
+                    Some(rest) => {
+                        let rest = rest.to_string();
+                        params.to_mut().progress = rest;
+                        debug!("act prompt over the window: oldest history entry left out");
+                    }
+                    // One entry left and still over: the limit error stands.
+                    None => return Err(OnnxError::LimitExceeded(m).into()),
+                },
+                result => break result?,
+            }
+        };
         let low = &self.inner.manifest.low;
         let (action, subtask_done) = match (g.finish, actions) {
             (Finish::Action { index, done }, Some(_)) => {

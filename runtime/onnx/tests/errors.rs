@@ -102,6 +102,17 @@ fn manifest_errors_name_the_field() {
     }
 }
 
+/// A model whose external data is larger than this machine's memory (a sparse 1 TiB file) is
+/// refused before anything is read, with how much it needs and what to do.
+#[test]
+fn a_model_too_big_for_memory_says_how_much_it_needs() {
+    let dir = fixture_dir(&good_manifest(), None);
+    std::fs::File::create(dir.path().join("model.onnx_data")).unwrap().set_len(1 << 40).unwrap();
+    let e = load_err(dir.path());
+    assert!(e.contains("model.onnx") && e.contains("needs about 1280.0 GiB"), "{e}");
+    assert!(e.contains("available") && e.contains("stepwire_train quantize"), "{e}");
+}
+
 #[test]
 fn corrupt_onnx_file() {
     for bytes in [&b"not an onnx model"[..], &[][..]] {

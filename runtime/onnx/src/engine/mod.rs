@@ -22,9 +22,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, Layout};
 use crate::error::{OnnxError, Result};
 use crate::prefix_cache::PrefixCache;
 use crate::sequence::{Generation, Sequence};
@@ -121,7 +121,15 @@ impl Engine {
         for p in prefixes {
             cache.add(&mut decoder, p)?;
         }
-        if !decoder.spec.has_position_ids && batch.max_batch > 1 {
+        if decoder.spec.layout == Layout::GenaiBuilder && batch.max_batch > 1 {
+            // GroupQueryAttention reads each row's cache from its first column (right padding);
+            // stepwire's batches are left-padded.
+            info!(
+                model = %decoder.path.display(),
+                "onnxruntime-genai model-builder layout: requests are decoded one at a time"
+            );
+            batch.max_batch = 1;
+        } else if !decoder.spec.has_position_ids && batch.max_batch > 1 {
             warn!(
                 model = %decoder.path.display(),
                 "the model has no position_ids input, so left-padded batches would shift \

@@ -6,12 +6,14 @@
 //! vocabulary, also megabytes of logits). The rewrite slices the hidden states to the last
 //! position right before the LM head's `MatMul`, so `logits` becomes `[batch, 1, vocab]`.
 //!
-//! Only the pattern is touched: the `MatMul` that `logits` comes from, possibly through
+//! Only the pattern is touched: the `MatMul` (or quantised `MatMulNBits`) that `logits` comes from, possibly through
 //! element-wise ops (Gemma's soft-capping divides, applies tanh and multiplies). A graph that
 //! does not match is left as it is, and the decoder reads the last row of the full logits.
 
 use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::{GraphProto, ModelProto, NodeProto, TensorProto};
+
+use super::shape_infer::MICROSOFT;
 
 /// Ops that keep the position axis as it is, between the LM head and `logits`.
 const ELEMENTWISE: &[&str] = &["Div", "Mul", "Tanh", "Add", "Sub", "Cast", "Identity"];
@@ -61,6 +63,8 @@ fn lm_head(graph: &GraphProto) -> Result<usize, String> {
         let node = &graph.node[at];
         match node.op_type.as_str() {
             "MatMul" if node.domain.is_empty() && node.input.len() == 2 => return Ok(at),
+            // A quantised LM head (int4/int8 weights): the activation is its first input too.
+            "MatMulNBits" if node.domain == MICROSOFT => return Ok(at),
             op if ELEMENTWISE.contains(&op) && node.domain.is_empty() => {
                 // Follow the operand that is computed (the other is a constant).
                 at = node

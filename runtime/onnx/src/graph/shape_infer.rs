@@ -14,6 +14,8 @@ const MAX_VALUE_ELEMENTS: usize = 64;
 pub(super) const INT64: i32 = DataType::INT64 as i32;
 pub(super) const INT32: i32 = DataType::INT32 as i32;
 pub(super) const BOOL: i32 = DataType::BOOL as i32;
+/// The domain of ONNX Runtime's contrib ops (`MatMulNBits`, `GroupQueryAttention`, ...).
+pub(super) const MICROSOFT: &str = "com.microsoft";
 
 /// Ops whose output has the shape of their first input.
 const SAME_SHAPE: &[&str] = &[
@@ -140,6 +142,12 @@ fn node_infos(node: &NodeProto, infos: &HashMap<String, Info>, atoms: &mut Atoms
     let none = Info::default();
     let input = |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| infos.get(n)).unwrap_or(&none);
     let op = node.op_type.as_str();
+    if node.domain == MICROSOFT && op == "MatMulNBits" {
+        // Weight-only quantised MatMul (int4/int8): `A [.., K] x B[K, N]`, N an attribute.
+        let mut out = vec![Info::default(); node.output.len()];
+        out[0] = matmul_nbits(node, input(0));
+        return out;
+    }
     if !node.domain.is_empty() && node.domain != "ai.onnx" {
         return vec![Info::default(); node.output.len()];
     }
@@ -495,6 +503,15 @@ fn matmul(a: &Info, b: &Info, atoms: &mut Atoms) -> Info {
         }
         let batch = broadcast(Some(&x[..x.len() - 2].to_vec()), Some(&y[..y.len() - 2].to_vec()), atoms)?;
         Some([batch, vec![x[x.len() - 2].clone(), y[y.len() - 1].clone()]].concat())
+    });
+    Info::shaped(shape)
+}
+
+fn matmul_nbits(node: &NodeProto, a: &Info) -> Info {
+    let shape = a.shape.as_ref().zip(attr_int(node, "N")).and_then(|(x, n)| {
+        let (last, rest) = x.split_last()?;
+        let k_differs = last.as_known().is_some_and(|k| Some(k) != attr_int(node, "K"));
+        (!k_differs).then(|| [rest.to_vec(), vec![Dim::known(n)]].concat())
     });
     Info::shaped(shape)
 }

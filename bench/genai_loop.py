@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""onnxruntime-genai's Python API on a model-builder folder (genai_config.json), doing the work
+`stepwire-bench-large` did: prefill a prompt, decode N tokens greedily, and the agent step's calls
+(each prompt with as many new tokens as stepwire generated; genai has no constrained decoding over
+an action list, so the step is matched by work, not by output). One JSON object on stdout.
+
+    .venv/bin/python bench/genai_loop.py --model .cache/large/qwen2.5-0.5b-genai-int4 \\
+        --threads 2 --work work.json
+
+`work.json` is stepwire-bench-large's output (prompt_ids, step_work)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def set_threads(model: Path, threads: int) -> None:
+    """genai reads its session options from genai_config.json only."""
+    path = model / "genai_config.json"
+    cfg = json.loads(path.read_text())
+    opts = cfg["model"]["decoder"].setdefault("session_options", {})
+    opts["intra_op_num_threads"] = threads
+    path.write_text(json.dumps(cfg, indent=4))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--work", type=Path, required=True, help="stepwire-bench-large's JSON output")
+    ap.add_argument("--decode-tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    import onnxruntime_genai as og
+
+    work = json.loads(a.work.read_text())
+    set_threads(a.model, a.threads)
+    t = time.perf_counter()
+    model = og.Model(str(a.model))
+    load_ms = (time.perf_counter() - t) * 1000
+
+    def generate(ids: list[int], new_tokens: int) -> tuple[float, float]:
+        """(prefill seconds, seconds for the tokens after the first)."""
+        params = og.GeneratorParams(model)
+        params.set_search_options(max_length=len(ids) + new_tokens + 1, do_sample=False)
+        gen = og.Generator(model, params)
+        t0 = time.perf_counter()
+        gen.append_tokens(ids)  # runs the prompt through the model
+        t1 = time.perf_counter()
+        for _ in range(new_tokens - 1):
+            gen.generate_next_token()
+        return t1 - t0, time.perf_counter() - t1
+
+    ids = work["prompt_ids"]
+    generate(ids, 2)  # warm-up
+    prefill, per_token = [], []
+    for _ in range(a.repeats):
+        p, d = generate(ids, a.decode_tokens + 1)
+        prefill.append(p)
+        per_token.append(d / a.decode_tokens)
+    steps: dict[int, float] = {}
+    for call in work["step_work"]:
+        p, d = generate(call["prompt_ids"], max(1, call["new_tokens"]))
+        steps[call["step"]] = steps.get(call["step"], 0.0) + p + d
+    out = {
+        "model": str(a.model), "threads": a.threads, "load_ms": round(load_ms, 2),
+        "prefill_ms": round(statistics.median(prefill) * 1000, 2),
+        "prefill_tok_s": round(len(ids) / statistics.median(prefill), 2),
+        "decode_ms_per_token": round(statistics.median(per_token) * 1000, 3),
+        "decode_tok_s": round(1 / statistics.median(per_token), 2),
+        "step_ms": round(statistics.median(steps.values()) * 1000, 2) if steps else None,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "onnxruntime_genai": og.__version__ if hasattr(og, "__version__") else None,
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

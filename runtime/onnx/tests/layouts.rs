@@ -1,0 +1,108 @@
+//! The onnxruntime-genai model-builder layout (GroupQueryAttention; `genai_config.json` beside
+//! the model) against the Optimum layout of the same weights: recognised at load, and the same
+//! greedy tokens through the plain loop and through the policy (prefix cache on and off).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{expected, ids, init_logs, models_dir};
+use stepwire_onnx::decoder::{Decoder, Layout, SessionOptions};
+use stepwire_onnx::manifest::Manifest;
+use stepwire_onnx::reference::greedy_padded;
+use stepwire_onnx::{GenerateRequest, LoadOptions, OnnxPolicy};
+use stepwire_sdk::protocol::Role;
+use tokio_util::sync::CancellationToken;
+
+/// (model-builder folder, Optimum folder with the same weights) of each `layout.json` whose
+/// precision is `precision`.
+fn pairs(precision: &str) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(models_dir()).unwrap().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("layout.json")) else { continue };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if v["precision"] == precision {
+            out.push((entry.path(), models_dir().join(v["same_weights_as"].as_str().unwrap())));
+        }
+    }
+    assert!(!out.is_empty(), "no {precision} model-builder fixture under models/ (layout.json)");
+    out
+}
+
+fn decoder(dir: &std::path::Path) -> Decoder {
+    let m = Manifest::load(dir).unwrap();
+    Decoder::load(&m.models[0].onnx, SessionOptions::default()).unwrap()
+}
+
+#[test]
+fn the_model_builder_layout_is_recognised_and_gives_the_optimum_layouts_tokens() {
+    init_logs();
+    for (genai, optimum) in pairs("fp32") {
+        let (mut g, mut o) = (decoder(&genai), decoder(&optimum));
+        assert_eq!(g.spec.layout, Layout::GenaiBuilder);
+        assert_eq!(o.spec.layout, Layout::Optimum);
+        assert_eq!(
+            (g.spec.num_layers, g.spec.kv_heads, g.spec.head_dim),
+            (o.spec.num_layers, o.spec.kv_heads, o.spec.head_dim)
+        );
+        assert!(g.last_position_logits, "{}: the LM head was not recognised", genai.display());
+        let exp = expected(&optimum);
+        let special = |k: &str| exp["special_tokens"][k].as_u64().unwrap() as u32;
+        let n = exp["generation"]["max_new_tokens"].as_u64().unwrap() as usize;
+        for p in exp["prompts"].as_array().unwrap() {
+            let prompt = ids(&p["prompt_ids"]);
+            let want = greedy_padded(&mut o, std::slice::from_ref(&prompt), special("pad"), special("eos"), n).unwrap();
+            let got = greedy_padded(&mut g, &[prompt], special("pad"), special("eos"), n).unwrap();
+            assert_eq!(got, want, "{} {}", genai.display(), p["name"]);
+            let recorded: Vec<u32> = ids(&p["output_ids"]).into_iter().filter(|&t| t != special("eos")).collect();
+            assert_eq!(got[0], recorded, "{} {}: transformers' tokens", genai.display(), p["name"]);
+        }
+    }
+}
+
+#[test]
+fn the_model_builder_layout_serves_requests_with_and_without_the_prefix_cache() {
+    init_logs();
+    for (genai, optimum) in pairs("fp32") {
+        let exp = expected(&optimum);
+        for prefix_cache in [true, false] {
+            let policy = OnnxPolicy::load(&genai, LoadOptions { prefix_cache, ..LoadOptions::default() }).unwrap();
+            for p in exp["prompts"].as_array().unwrap() {
+                let role = match p["role"].as_str() {
+                    Some("low") => Role::Low,
+                    Some("progress") => Role::Progress,
+                    _ => Role::High,
+                };
+                let req = GenerateRequest {
+                    max_new_tokens: Some(exp["generation"]["max_new_tokens"].as_u64().unwrap() as u32),
+                    stop: Some(vec![]),
+                    ..GenerateRequest::new(role, p["prompt"].as_str().unwrap())
+                };
+                let g = policy.generate_blocking(&req, &CancellationToken::new()).unwrap();
+                let eos = exp["special_tokens"]["eos"].as_u64().unwrap() as u32;
+                let want: Vec<u32> = ids(&p["output_ids"]).into_iter().filter(|&t| t != eos).collect();
+                assert_eq!(g.token_ids, want, "{} {} prefix cache {prefix_cache}", genai.display(), p["name"]);
+            }
+        }
+    }
+}
+
+/// The builder's int4 export (fused QKV, int4 embedding and LM head) loads with its quantised LM
+/// head recognised and still picks the fp32 model's first token on every recorded prompt, where
+/// the fp32 decision is clear.
+#[test]
+fn the_model_builders_int4_export_loads_and_keeps_clear_first_tokens() {
+    init_logs();
+    for (genai, optimum) in pairs("int4") {
+        let mut g = decoder(&genai);
+        assert_eq!(g.spec.layout, Layout::GenaiBuilder);
+        assert!(g.last_position_logits, "{}: the quantised LM head was not recognised", genai.display());
+        let exp = expected(&optimum);
+        let special = |k: &str| exp["special_tokens"][k].as_u64().unwrap() as u32;
+        for p in exp["prompts"].as_array().unwrap() {
+            let got = greedy_padded(&mut g, &[ids(&p["prompt_ids"])], special("pad"), special("eos"), 1).unwrap();
+            let first = ids(&p["output_ids"])[0];
+            assert!(got[0].first() == Some(&first) || first == special("eos"), "{} {}", genai.display(), p["name"]);
+        }
+    }
+}
