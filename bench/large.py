@@ -53,16 +53,25 @@ def python_loop(model: Path, threads: int, prompt: dict, decode_tokens: int, rep
             "peak_rss_mib": long["peak_rss_mib"]}
 
 
+def stepwire(a, model: Path, t: int) -> dict:
+    # Spinning intra-op threads, as onnxruntime's Python API and onnxruntime-genai do by default
+    # (stepwire's own default is off, for machines whose cores other work shares).
+    return run_json([a.bench, "--model", str(model), "--threads", str(t), "--decode-tokens",
+                     str(a.decode_tokens), "--repeats", str(a.repeats), "--spinning"])
+
+
 def measure(a, model: Path, genai: Path, t: int) -> dict:
-    s = run_json([a.bench, "--model", str(model), "--threads", str(t), "--decode-tokens",
-                  str(a.decode_tokens), "--repeats", str(a.repeats)])
+    s = stepwire(a, model, t)
     say(f"stepwire {model.name} x{t}: prefill {s['prefill_tok_s']} tok/s, decode {s['decode_tok_s']} tok/s, "
         f"step {s['step_ms']} ms, peak {s['peak_rss_mib']} MiB")
     p = None if a.no_python else python_loop(model, t, s["prompt"], a.decode_tokens, a.repeats)
     if p:
         say(f"python   {model.name} x{t}: prefill {p['prefill_ms']} ms, decode {p['decode_tok_s']} tok/s")
-    g = None
+    g = sg = None
     if not a.no_genai and (genai / "genai_config.json").exists():
+        sg = stepwire(a, genai, t)
+        say(f"stepwire {genai.name} x{t}: prefill {sg['prefill_tok_s']} tok/s, decode {sg['decode_tok_s']} tok/s, "
+            f"step {sg['step_ms']} ms, peak {sg['peak_rss_mib']} MiB")
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(s, f)
         g = run_json([sys.executable, str(REPO / "bench" / "genai_loop.py"), "--model", str(genai), "--threads",
@@ -70,7 +79,7 @@ def measure(a, model: Path, genai: Path, t: int) -> dict:
         Path(f.name).unlink()
         say(f"genai    {genai.name} x{t}: prefill {g['prefill_tok_s']} tok/s, decode {g['decode_tok_s']} tok/s, "
             f"step {g['step_ms']} ms")
-    return {"threads": t, "stepwire": s, "python": p, "genai": g}
+    return {"threads": t, "stepwire": s, "python": p, "genai": g, "stepwire_on_genai": sg}
 
 
 def say(msg: str) -> None:
@@ -97,6 +106,19 @@ def table(rows: list[dict], machine: dict) -> str:
             f"| {num(s['prefill_tok_s'], '.0f')} / {num(g.get('prefill_tok_s'), '.0f')} / {num(py_prefill, '.0f')} "
             f"| {num(s['step_ms'], '.0f')} / {num(g.get('step_ms'), '.0f')} "
             f"| {ratio(g['step_ms'], s['step_ms']) if g.get('step_ms') else '-'} |")
+    out += ["", "The model-builder file itself, stepwire against onnxruntime-genai's API on it:", "",
+            "| file | threads | decode tok/s: stepwire / genai | prefill tok/s: stepwire / genai "
+            "| agent step ms: stepwire / genai | peak RSS MiB: stepwire / genai |", "|" + "---|" * 6]
+    for r in rows:
+        sg, g = r.get("stepwire_on_genai"), r["genai"]
+        if not (sg and g):
+            continue
+        out.append(
+            f"| {Path(sg['model']).name} | {r['threads']} "
+            f"| {sg['decode_tok_s']:.1f} / {g['decode_tok_s']:.1f} ({ratio(sg['decode_tok_s'], g['decode_tok_s'])}) "
+            f"| {sg['prefill_tok_s']:.0f} / {g['prefill_tok_s']:.0f} ({ratio(sg['prefill_tok_s'], g['prefill_tok_s'])}) "
+            f"| {sg['step_ms']:.0f} / {g['step_ms']:.0f} ({ratio(g['step_ms'], sg['step_ms'])} faster) "
+            f"| {sg['peak_rss_mib']:.0f} / {g['peak_rss_mib']:.0f} |")
     out += ["", "| model | threads | load s | peak RSS MiB: stepwire / genai / Python | weight MB read per token "
             "| decode: % of bandwidth bound | prefill: % of GEMM rate |", "|" + "---|" * 7]
     for r in rows:

@@ -18,12 +18,8 @@ case "${1:-}" in -h|--help) sed -n '2,12p' "$0"; exit 0 ;; esac
 scripts/setup.sh --train
 cargo build --release -q -p stepwire-onnx --bin stepwire-bench-large
 only=()
-dirs=()
-for m in $MODELS; do
-  only+=(--only "$m")
-  dirs+=(".cache/large/$m-fp32" ".cache/large/$m-int4")
-done
+for m in $MODELS; do only+=(--only "$m"); done
 .venv/bin/python scripts/build-large-models.py "${only[@]}"
 # shellcheck disable=SC2086
-.venv/bin/python bench/large.py --bench target/release/stepwire-bench-large --models "${dirs[@]}" \
+.venv/bin/python bench/large.py --bench target/release/stepwire-bench-large --names $MODELS \
   --threads $THREADS --decode-tokens "$DECODE_TOKENS" --repeats "$REPEATS"

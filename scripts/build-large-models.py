@@ -130,8 +130,11 @@ def build(name: str, threads: int) -> None:
         from optimum.exporters.onnx import main_export
 
         log(f"{name}: exporting with optimum-onnx (text-generation-with-past, fp32)")
+        # Optimum's post-processing (storing a tied LM head once) serialises the whole model
+        # as one protobuf, which cannot exceed 2 GB; above that the head stays a copy.
         main_export(str(hf), output=str(staging), task="text-generation-with-past", device="cpu",
-                    do_validation=False, library_name="transformers")
+                    do_validation=False, library_name="transformers",
+                    no_post_process=(hf / "model.safetensors").stat().st_size > 2_000_000_000)
         for f in staging.iterdir():
             if f.name not in {"model.onnx", "model.onnx_data", "config.json", "generation_config.json"}:
                 f.unlink() if f.is_file() else shutil.rmtree(f)

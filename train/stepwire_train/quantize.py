@@ -25,8 +25,9 @@ import numpy as np
 
 from .util import UserError, log, write_json
 
-# Protobuf's 2 GB limit; above this the weights go to `model.onnx_data` beside the graph.
-EXTERNAL_DATA_OVER = 1_800_000_000
+# Above this the weights go to `model.onnx_data` beside the graph (protobuf stops at 2 GB, and
+# stepwire reads and rewrites the graph file at load: weights outside it are not copied through).
+EXTERNAL_DATA_OVER = 100_000_000
 # Files of a policy folder that describe the float model and are not carried over.
 FLOAT_ONLY = {"model.onnx", "model.onnx_data", "expected.json"}
 

@@ -106,3 +106,33 @@ fn the_model_builders_int4_export_loads_and_keeps_clear_first_tokens() {
         }
     }
 }
+
+/// A constrained act (the ALFWorld-like cases the benchmarks use) picks the same admissible
+/// action on both layouts of the same weights, and a cancelled request is cancelled on both.
+#[test]
+fn constrained_decoding_and_cancellation_work_on_the_model_builder_layout() {
+    use stepwire_onnx::bench_cases::{admissible, low_fields};
+    use stepwire_onnx::prompt::Fields;
+    init_logs();
+    for (genai, optimum) in pairs("fp32") {
+        let load = |dir: &PathBuf| OnnxPolicy::load(dir, LoadOptions::default()).unwrap();
+        let (g, o) = (load(&genai), load(&optimum));
+        for i in 0..4 {
+            let fields: Fields<'_> = low_fields(i).into_iter().collect();
+            let req = GenerateRequest {
+                admissible_actions: Some(admissible(i)),
+                ..GenerateRequest::new(Role::Low, o.render(Role::Low, &fields).unwrap())
+            };
+            let (a, b) = (
+                g.generate_blocking(&req, &CancellationToken::new()).unwrap(),
+                o.generate_blocking(&req, &CancellationToken::new()).unwrap(),
+            );
+            assert_eq!(a.finish, b.finish, "{} case {i}", genai.display());
+            assert_eq!(a.token_ids, b.token_ids, "{} case {i}", genai.display());
+            let cancelled = CancellationToken::new();
+            cancelled.cancel();
+            let e = g.generate_blocking(&req, &cancelled).unwrap_err();
+            assert!(matches!(e, stepwire_onnx::OnnxError::Cancelled), "{e:?}");
+        }
+    }
+}

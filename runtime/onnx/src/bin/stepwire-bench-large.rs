@@ -40,6 +40,12 @@ struct Args {
     /// of one.
     #[arg(long)]
     two_sessions: bool,
+    /// Load the graph as exported, without stepwire's load-time rewrites.
+    #[arg(long)]
+    keep_graph: bool,
+    /// Let ONNX Runtime's idle intra-op threads spin-wait between operators.
+    #[arg(long)]
+    spinning: bool,
     /// Measure the machine (memory bandwidth, GEMM rate) instead of a model.
     #[arg(long)]
     machine: bool,
@@ -81,6 +87,8 @@ fn model(args: &Args) -> Result<Value, String> {
         LoadOptions {
             intra_threads: args.threads,
             prefix_cache: false,
+            keep_graph: args.keep_graph,
+            spinning: args.spinning,
             batch: BatchOptions { overlap_prefill: args.two_sessions, ..BatchOptions::default() },
             ..LoadOptions::default()
         },
@@ -147,6 +155,8 @@ fn model(args: &Args) -> Result<Value, String> {
         "model": dir.display().to_string(),
         "threads": args.threads,
         "sessions": if args.two_sessions { 2 } else { 1 },
+        "keep_graph": args.keep_graph,
+        "spinning": args.spinning,
         "load_ms": round(load_ms),
         "rss_before_load_mib": round(rss_before),
         "rss_loaded_mib": round(rss_loaded),
