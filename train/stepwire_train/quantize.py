@@ -28,8 +28,9 @@ from .util import UserError, log, write_json
 # Above this the weights go to `model.onnx_data` beside the graph (protobuf stops at 2 GB, and
 # stepwire reads and rewrites the graph file at load: weights outside it are not copied through).
 EXTERNAL_DATA_OVER = 100_000_000
-# Files of a policy folder that describe the float model and are not carried over.
-FLOAT_ONLY = {"model.onnx", "model.onnx_data", "expected.json"}
+# Files of a policy folder that describe the float model and are not carried over (besides the
+# model file named by the manifest and its external data).
+FLOAT_ONLY = {"expected.json", "quantization.json"}
 
 
 def _model_path(src: Path) -> tuple[Path, Path | None]:
@@ -211,14 +212,15 @@ def quantize_folder(model: Path, out: Path, bits: int, block_size: int = 32, sym
 
     if folder is not None:
         for f in folder.iterdir():
-            if f.is_file() and f.name not in FLOAT_ONLY:
+            if f.is_file() and f.name not in FLOAT_ONLY and not f.name.startswith(src.name):
                 shutil.copy2(f, out / f.name)
-    dst = out / "model.onnx"
-    for stale in (dst, out / "model.onnx_data", out / "expected.json"):
+    # Under the name the (copied) manifest gives it.
+    dst = out / src.name
+    for stale in [*out.glob(src.name + "*"), out / "expected.json"]:
         stale.unlink(missing_ok=True)
     external = qmodel.ByteSize() > EXTERNAL_DATA_OVER
     onnx.save_model(qmodel, str(dst), save_as_external_data=external, all_tensors_to_one_file=True,
-                    location="model.onnx_data")
+                    location=src.name + "_data")
     seconds = time.time() - t0
 
     def size(p: Path) -> int:
