@@ -6,9 +6,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{expected, ids, init_logs, models_dir};
+use common::{expected, ids, init_logs, models_dir, policy_decoder};
 use stepwire_onnx::decoder::{Decoder, Layout, SessionOptions};
-use stepwire_onnx::manifest::Manifest;
 use stepwire_onnx::reference::greedy_padded;
 use stepwire_onnx::{GenerateRequest, LoadOptions, OnnxPolicy};
 use stepwire_sdk::protocol::Role;
@@ -30,8 +29,7 @@ fn pairs(precision: &str) -> Vec<(PathBuf, PathBuf)> {
 }
 
 fn decoder(dir: &std::path::Path) -> Decoder {
-    let m = Manifest::load(dir).unwrap();
-    Decoder::load(&m.models[0].onnx, SessionOptions::default()).unwrap()
+    policy_decoder(dir, SessionOptions::default())
 }
 
 #[test]

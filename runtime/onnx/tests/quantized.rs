@@ -8,9 +8,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{bundled_policies, expected, ids, init_logs, models_dir};
+use common::{bundled_policies, expected, ids, init_logs, models_dir, policy_decoder};
 use stepwire_onnx::decoder::{Decoder, SessionOptions};
-use stepwire_onnx::manifest::Manifest;
 
 /// A decision is clear when the float model's top-1 logit leads its top-2 by this much: twice the
 /// largest logit change int4 quantisation makes on the bundled policy's prompts (1.1).
@@ -30,8 +29,7 @@ fn quantised_pairs() -> Vec<(PathBuf, PathBuf)> {
 }
 
 fn decoder(dir: &std::path::Path) -> Decoder {
-    let m = Manifest::load(dir).unwrap();
-    Decoder::load(&m.models[0].onnx, SessionOptions { intra_threads: 1, ..SessionOptions::default() }).unwrap()
+    policy_decoder(dir, SessionOptions { intra_threads: 1, ..SessionOptions::default() })
 }
 
 /// Logits after the prompt and after each of `continuation` fed one token at a time.

@@ -34,6 +34,15 @@ pub fn expected(dir: &std::path::Path) -> Value {
     serde_json::from_str(&text).expect("expected.json is JSON")
 }
 
+/// The decoder of a policy folder's (first) model.
+pub fn policy_decoder(
+    dir: &std::path::Path,
+    opts: stepwire_onnx::decoder::SessionOptions,
+) -> stepwire_onnx::decoder::Decoder {
+    let m = stepwire_onnx::manifest::Manifest::load(dir).unwrap();
+    stepwire_onnx::decoder::Decoder::load(&m.models[0].onnx, opts).unwrap()
+}
+
 pub fn ids(v: &Value) -> Vec<u32> {
     v.as_array().expect("id list").iter().map(|x| x.as_u64().expect("id") as u32).collect()
 }
