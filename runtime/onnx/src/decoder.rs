@@ -4,14 +4,15 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::{Session, SessionInputValue};
+use ort::session::{Session, SessionInputValue, SessionOutputs};
 use ort::value::{DynValue, Tensor, TensorRef, ValueType};
 use tracing::{debug, warn};
 
 use crate::device::{self, Device};
 use crate::error::{OnnxError, Result};
-use crate::kv::Kv;
+use crate::kv::{Kv, Padding};
 use crate::{graph, ortlib};
 
 /// Shapes and names discovered from the model's input metadata.
@@ -35,9 +36,20 @@ pub enum Layout {
     /// Hugging Face Optimum's `text-generation-with-past` export (`position_ids` given).
     Optimum,
     /// onnxruntime-genai's model builder: `GroupQueryAttention` computes positions from the mask
-    /// and leaves the head size symbolic (it is in `genai_config.json`). Its key/value cache is
-    /// used here as past in, present out (the builder's shared-buffer mode is not used).
+    /// (so rows are right-padded) and leaves the head size symbolic (it is in
+    /// `genai_config.json`). Its cache is one buffer bound as both past and present, which the
+    /// operator writes in place (its shared-buffer mode), instead of a longer copy every pass.
     GenaiBuilder,
+}
+
+impl Layout {
+    /// How this layout's caches are arranged.
+    pub fn padding(self) -> Padding {
+        match self {
+            Layout::Optimum => Padding::Left,
+            Layout::GenaiBuilder => Padding::Right,
+        }
+    }
 }
 
 /// Session options.
@@ -126,55 +138,108 @@ impl Decoder {
         Decoder::load(&self.path, self.options)
     }
 
-    /// An empty cache (`[batch, kv_heads, 0, head_dim]`) for a first pass.
+    /// An empty cache for a first pass.
     pub fn empty_kv(&self, batch: usize) -> Result<Kv> {
-        Kv::zeros(&self.spec, batch, 0)
+        Kv::zeros(&self.spec, self.spec.layout.padding(), batch, 0)
     }
 
-    /// Runs `ids` (`[batch, seq]`, row-major) on top of `past`.
+    /// A cache of its own that continues from `cached` (a cached prefix, batch 1), which stays
+    /// as it is.
+    pub fn continue_from(&self, cached: &Kv) -> Result<Kv> {
+        Kv::gather(&self.spec, self.spec.layout.padding(), &[(cached, 0, cached.len)], cached.len)
+    }
+
+    /// Runs `ids` (`[batch, seq]`, row-major) on top of `past`, which becomes the returned cache.
     ///
-    /// `mask` is `[batch, past + seq]` and `positions` `[batch, seq]`.
-    pub fn forward(&mut self, ids: &[i64], mask: &[i64], positions: &[i64], past: &Kv) -> Result<Forward> {
+    /// `mask` is `[batch, past.len + seq]` and `positions` `[batch, seq]`. Left-padded rows have
+    /// their zeros first; right-padded ones (the builder layout) have their `valid + seq` ones
+    /// first, and the operator finds each row's positions from that count.
+    pub fn forward(&mut self, ids: &[i64], mask: &[i64], positions: &[i64], past: Kv) -> Result<Forward> {
         let batch = past.batch;
         let seq = ids.len() / batch.max(1);
+        let total = past.len + seq;
         debug_assert_eq!(ids.len(), batch * seq);
-        debug_assert_eq!(mask.len(), batch * (past.len + seq));
-        let inf = |e: ort::Error| OnnxError::Inference(e.to_string());
-        let ids_t = TensorRef::from_array_view(([batch, seq], ids)).map_err(inf)?;
-        let mask_t = TensorRef::from_array_view(([batch, past.len + seq], mask)).map_err(inf)?;
-        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(3 + past.tensors.len());
-        inputs.push(("input_ids".into(), ids_t.into()));
-        inputs.push(("attention_mask".into(), mask_t.into()));
-        if self.spec.has_position_ids {
-            let pos_t = TensorRef::from_array_view(([batch, seq], positions)).map_err(inf)?;
-            inputs.push(("position_ids".into(), pos_t.into()));
+        debug_assert_eq!(mask.len(), batch * total);
+        match past.padding {
+            Padding::Left => {
+                let ids_t = TensorRef::from_array_view(([batch, seq], ids)).map_err(inference)?;
+                let mask_t = TensorRef::from_array_view(([batch, total], mask)).map_err(inference)?;
+                let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(3 + past.tensors.len());
+                inputs.push(("input_ids".into(), ids_t.into()));
+                inputs.push(("attention_mask".into(), mask_t.into()));
+                if self.spec.has_position_ids {
+                    let pos_t = TensorRef::from_array_view(([batch, seq], positions)).map_err(inference)?;
+                    inputs.push(("position_ids".into(), pos_t.into()));
+                }
+                for (name, t) in self.past_names.iter().zip(past.tensors) {
+                    inputs.push((Cow::Borrowed(name.as_str()), t.into()));
+                }
+                let mut out = self.session.run(inputs).map_err(inference)?;
+                let (last_logits, vocab) =
+                    last_logits(&mut out, batch, if self.last_position_logits { 1 } else { seq })?;
+                let mut tensors: Vec<DynValue> = Vec::with_capacity(self.present_names.len());
+                for name in &self.present_names {
+                    let t = out
+                        .remove(name.as_str())
+                        .ok_or_else(|| OnnxError::Inference(format!("the model returned no `{name}`")))?;
+                    tensors.push(t);
+                }
+                let kv = Kv { tensors, batch, len: total, cap: total, padding: Padding::Left };
+                Ok(Forward { last_logits, vocab, kv })
+            }
+            Padding::Right => {
+                // The operator writes this pass's keys and values after each row's valid ones, in
+                // the buffer itself; it must have room for the longest row.
+                let mut kv = if total > past.cap { past.grown(&self.spec, total + crate::kv::HEADROOM)? } else { past };
+                let mut binding = self.session.create_binding().map_err(inference)?;
+                // Owned copies: binding a borrowed view makes ort clone it, which deadlocks in
+                // ort 2.0.0-rc.15 (its copy runs through a binding of its own).
+                let owned =
+                    |shape: [usize; 2], data: &[i64]| Tensor::from_array((shape, data.to_vec())).map_err(inference);
+                binding.bind_input("input_ids", &owned([batch, seq], ids)?).map_err(inference)?;
+                binding.bind_input("attention_mask", &owned([batch, total], mask)?).map_err(inference)?;
+                if self.spec.has_position_ids {
+                    binding.bind_input("position_ids", &owned([batch, seq], positions)?).map_err(inference)?;
+                }
+                for ((past_name, present_name), t) in
+                    self.past_names.iter().zip(&self.present_names).zip(&mut kv.tensors)
+                {
+                    binding.bind_input(past_name.as_str(), t).map_err(inference)?;
+                    binding.bind_output(present_name.as_str(), t).map_err(inference)?;
+                }
+                let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)
+                    .map_err(inference)?;
+                binding.bind_output_to_device("logits", &cpu).map_err(inference)?;
+                let mut out = self.session.run_binding(&binding).map_err(inference)?;
+                let (last_logits, vocab) =
+                    last_logits(&mut out, batch, if self.last_position_logits { 1 } else { seq })?;
+                drop(out);
+                drop(binding);
+                kv.len = total;
+                Ok(Forward { last_logits, vocab, kv })
+            }
         }
-        for (name, t) in self.past_names.iter().zip(&past.tensors) {
-            inputs.push((Cow::Borrowed(name.as_str()), t.into()));
-        }
-        let mut out = self.session.run(inputs).map_err(inf)?;
-        let logits =
-            out.remove("logits").ok_or_else(|| OnnxError::Inference("the model returned no `logits`".into()))?;
-        let (shape, data) = logits.try_extract_tensor::<f32>().map_err(inf)?;
-        let rows = if self.last_position_logits { 1 } else { seq };
-        if shape.len() != 3 || shape[0] as usize != batch || shape[1] as usize != rows {
-            return Err(OnnxError::Inference(format!("unexpected logits shape {shape:?}")));
-        }
-        let vocab = shape[2] as usize;
-        let mut last_logits = Vec::with_capacity(batch * vocab);
-        for b in 0..batch {
-            let start = (b * rows + rows - 1) * vocab;
-            last_logits.extend_from_slice(&data[start..start + vocab]);
-        }
-        let mut tensors: Vec<DynValue> = Vec::with_capacity(self.present_names.len());
-        for name in &self.present_names {
-            let t = out
-                .remove(name.as_str())
-                .ok_or_else(|| OnnxError::Inference(format!("the model returned no `{name}`")))?;
-            tensors.push(t);
-        }
-        Ok(Forward { last_logits, vocab, kv: Kv { tensors, batch, len: past.len + seq } })
     }
+}
+
+fn inference(e: ort::Error) -> OnnxError {
+    OnnxError::Inference(e.to_string())
+}
+
+/// `logits[:, -1, :]` of a pass whose `logits` has `rows` positions a batch row.
+fn last_logits(out: &mut SessionOutputs<'_>, batch: usize, rows: usize) -> Result<(Vec<f32>, usize)> {
+    let logits = out.remove("logits").ok_or_else(|| OnnxError::Inference("the model returned no `logits`".into()))?;
+    let (shape, data) = logits.try_extract_tensor::<f32>().map_err(inference)?;
+    if shape.len() != 3 || shape[0] as usize != batch || shape[1] as usize != rows {
+        return Err(OnnxError::Inference(format!("unexpected logits shape {shape:?}")));
+    }
+    let vocab = shape[2] as usize;
+    let mut last = Vec::with_capacity(batch * vocab);
+    for b in 0..batch {
+        let start = (b * rows + rows - 1) * vocab;
+        last.extend_from_slice(&data[start..start + vocab]);
+    }
+    Ok((last, vocab))
 }
 
 /// A session for the rewritten graph, or `None` (logged) when the rewrite does not apply or ONNX

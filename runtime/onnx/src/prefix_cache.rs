@@ -28,7 +28,7 @@ impl PrefixCache {
                 let input: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
                 let mask = vec![1i64; ids.len()];
                 let pos: Vec<i64> = (0..ids.len() as i64).collect();
-                let fwd = decoder.forward(&input, &mask, &pos, &past)?;
+                let fwd = decoder.forward(&input, &mask, &pos, past)?;
                 debug!(tokens = ids.len(), "prefix cached");
                 Some(PrefixEntry { ids, kv: fwd.kv })
             }

@@ -4,6 +4,7 @@
 
 use crate::decoder::Decoder;
 use crate::error::{OnnxError, Result};
+use crate::kv::Padding;
 use crate::sampling::argmax;
 use crate::trie::ActionTrie;
 
@@ -16,6 +17,14 @@ pub fn greedy_padded(
     eos: u32,
     max_new: usize,
 ) -> Result<Vec<Vec<u32>>> {
+    if decoder.spec.layout.padding() == Padding::Right && rows.len() > 1 {
+        // A right-padded layout finds positions from the mask's count of ones, so a left-padded
+        // batch would not mean the same thing: the plain loop runs its rows one at a time.
+        return rows
+            .iter()
+            .map(|r| Ok(greedy_padded(decoder, std::slice::from_ref(r), pad, eos, max_new)?.remove(0)))
+            .collect();
+    }
     let b = rows.len();
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut ids = vec![pad as i64; b * width];
@@ -35,7 +44,8 @@ pub fn greedy_padded(
     let mut live = vec![true; b];
     let mut total = width;
     for _ in 0..max_new {
-        let fwd = decoder.forward(&ids, &mask, &pos, &past)?;
+        let fwd = decoder.forward(&ids, &mask, &pos, past)?;
+        past = fwd.kv;
         let mut next = vec![pad as i64; b];
         for i in 0..b {
             if !live[i] {
@@ -52,7 +62,6 @@ pub fn greedy_padded(
         if !live.iter().any(|&l| l) {
             break;
         }
-        past = fwd.kv;
         total += 1;
         let mut grown = Vec::with_capacity(b * total);
         for i in 0..b {
@@ -80,7 +89,8 @@ pub fn greedy_constrained(decoder: &mut Decoder, prompt: &[u32], trie: &ActionTr
     let mut out = Vec::new();
     loop {
         let mask = vec![1i64; past.len + ids.len()];
-        let fwd = decoder.forward(&ids, &mask, &pos, &past)?;
+        let fwd = decoder.forward(&ids, &mask, &pos, past)?;
+        past = fwd.kv;
         let t = argmax(&fwd.last_logits, Some(trie.allowed(node)));
         node = trie.step(node, t).ok_or_else(|| OnnxError::Inference(format!("token {t} is not allowed")))?;
         if t != eos {
@@ -89,7 +99,6 @@ pub fn greedy_constrained(decoder: &mut Decoder, prompt: &[u32], trie: &ActionTr
         if trie.end(node).is_some() {
             return Ok(out);
         }
-        past = fwd.kv;
         pos = vec![past.len as i64];
         ids = vec![t as i64];
     }

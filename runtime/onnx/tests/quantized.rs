@@ -41,7 +41,7 @@ fn teacher_forced(dec: &mut Decoder, prompt: &[u32], continuation: &[u32]) -> Ve
     for step in 0..=continuation.len() {
         let mask = vec![1i64; len + fed.len()];
         let positions: Vec<i64> = (len as i64..(len + fed.len()) as i64).collect();
-        let fwd = dec.forward(&fed, &mask, &positions, &past).unwrap();
+        let fwd = dec.forward(&fed, &mask, &positions, past).unwrap();
         len += fed.len();
         out.push(fwd.last_logits);
         past = fwd.kv;

@@ -14,7 +14,7 @@ use super::queue::{Queue, Work};
 use super::{BatchOptions, EngineStats, Reply};
 use crate::decoder::Decoder;
 use crate::error::{OnnxError, Result};
-use crate::kv::{Kv, RowRef};
+use crate::kv::{Kv, Padding, RowRef};
 use crate::sequence::Sequence;
 
 /// A running sequence.
@@ -81,7 +81,8 @@ impl Decoding {
         }
     }
 
-    /// Adds joining rows to the batch, laying out one left-padded cache for all rows.
+    /// Adds joining rows to the batch, laying out one cache for all rows (padded as the layout
+    /// wants).
     fn regroup(&self, rows: &mut Vec<Row>, kv: &mut Option<Kv>, joining: Vec<(Row, Kv)>) -> Result<()> {
         if joining.is_empty() {
             return Ok(());
@@ -98,7 +99,7 @@ impl Decoding {
             refs.extend(rows.iter().enumerate().map(|(i, r)| (k, i, r.valid)));
         }
         refs.extend(joining.iter().map(|(r, k)| (k, 0, r.valid)));
-        let merged = Kv::gather(&self.decoder.spec, &refs, len)?;
+        let merged = Kv::gather(&self.decoder.spec, self.decoder.spec.layout.padding(), &refs, len)?;
         rows.extend(joining.into_iter().map(|(r, _)| r));
         *kv = Some(merged);
         Ok(())
@@ -110,16 +111,20 @@ impl Decoding {
     /// the rows stay aligned, and a row whose next tokens are forced skips picking from logits.
     fn step(&mut self, rows: &mut Vec<Row>, kv: &mut Option<Kv>) -> Result<()> {
         self.retire(rows, kv, |r| r.cancel.is_cancelled())?;
-        let Some(past) = kv.as_ref() else { return Ok(()) };
+        let Some(past) = kv.take() else { return Ok(()) };
         let p = past.len;
+        let padding = past.padding;
         let feed = if rows.len() == 1 { rows[0].next.len().max(1) } else { 1 };
         let mut ids = Vec::with_capacity(rows.len() * feed);
         let mut mask = Vec::with_capacity(rows.len() * (p + feed));
         let mut pos = Vec::with_capacity(rows.len() * feed);
         for r in rows.iter() {
             ids.extend(r.next.iter().take(feed).map(|&t| t as i64));
-            mask.extend(std::iter::repeat_n(0i64, p - r.valid));
-            mask.extend(std::iter::repeat_n(1i64, r.valid + feed));
+            let (ones, zeros) = (std::iter::repeat_n(1i64, r.valid + feed), std::iter::repeat_n(0i64, p - r.valid));
+            match padding {
+                Padding::Left => mask.extend(zeros.chain(ones)),
+                Padding::Right => mask.extend(ones.chain(zeros)),
+            }
             pos.extend((r.valid..r.valid + feed).map(|v| v as i64));
         }
         if ids.len() != rows.len() * feed {
@@ -174,7 +179,7 @@ impl Decoding {
         let Some(k) = kv.as_ref() else { return Ok(()) };
         let len = rows.iter().map(|r| r.valid).max().unwrap_or(0);
         let refs: Vec<RowRef<'_>> = keep_idx.iter().zip(rows.iter()).map(|(&i, r)| (k, i, r.valid)).collect();
-        let compact = Kv::gather(&self.decoder.spec, &refs, len)?;
+        let compact = Kv::gather(&self.decoder.spec, self.decoder.spec.layout.padding(), &refs, len)?;
         *kv = Some(compact);
         Ok(())
     }

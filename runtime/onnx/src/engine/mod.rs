@@ -2,9 +2,10 @@
 //!
 //! A new request is first admitted ([`prefill`]): computed alone on top of its role's cached
 //! prefix, with its first token picked. The row then joins the running batch on the decode thread
-//! ([`decode`]): the caches of all running sequences are laid side by side, left-padded to a
-//! common length, and each decode step runs the whole batch in one model call with per-row
-//! attention masks and position ids. Finished or cancelled rows leave the batch between steps.
+//! ([`decode`]): the caches of all running sequences are laid side by side, padded to a common
+//! length (left-padded for Optimum exports; right-padded, in one buffer the model writes in
+//! place, for onnxruntime-genai's builder exports), and each decode step runs the whole batch in
+//! one model call with per-row attention masks and position ids. Finished or cancelled rows leave the batch between steps.
 //! Tokens forced by a constraint need no logits: a lone row feeds a whole forced run in one pass.
 //!
 //! Who admits ([`queue`]): the decode thread when it is idle, so a lone request stays on one
@@ -22,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
 use crate::decoder::{Decoder, Layout};
 use crate::error::{OnnxError, Result};
@@ -121,15 +122,7 @@ impl Engine {
         for p in prefixes {
             cache.add(&mut decoder, p)?;
         }
-        if decoder.spec.layout == Layout::GenaiBuilder && batch.max_batch > 1 {
-            // GroupQueryAttention reads each row's cache from its first column (right padding);
-            // stepwire's batches are left-padded.
-            info!(
-                model = %decoder.path.display(),
-                "onnxruntime-genai model-builder layout: requests are decoded one at a time"
-            );
-            batch.max_batch = 1;
-        } else if !decoder.spec.has_position_ids && batch.max_batch > 1 {
+        if decoder.spec.layout == Layout::Optimum && !decoder.spec.has_position_ids && batch.max_batch > 1 {
             warn!(
                 model = %decoder.path.display(),
                 "the model has no position_ids input, so left-padded batches would shift \

@@ -49,11 +49,14 @@ impl Admission {
             Some(entry) => {
                 let p = entry.ids.len();
                 let pos: Vec<i64> = (p as i64..ids.len() as i64).collect();
-                decoder.forward(&ids[p..], &mask, &pos, &entry.kv).map(|f| (f, p))
+                decoder
+                    .continue_from(&entry.kv)
+                    .and_then(|past| decoder.forward(&ids[p..], &mask, &pos, past))
+                    .map(|f| (f, p))
             }
             None => {
                 let pos: Vec<i64> = (0..ids.len() as i64).collect();
-                decoder.empty_kv(1).and_then(|past| decoder.forward(&ids, &mask, &pos, &past)).map(|f| (f, 0))
+                decoder.empty_kv(1).and_then(|past| decoder.forward(&ids, &mask, &pos, past)).map(|f| (f, 0))
             }
         };
         let (fwd, cached) = match result {
