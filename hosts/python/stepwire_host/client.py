@@ -11,7 +11,6 @@ the transport has a session, and ends the child.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil

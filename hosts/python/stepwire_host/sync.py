@@ -123,9 +123,12 @@ class Client:
         self.close()
 
     def __del__(self) -> None:
-        # The child itself is killed by its own finalizer; stop our loop thread.
+        # Dropped without close(): end the connection (the child goes at its stdin's EOF, else
+        # is killed) on the loop thread, then stop that thread; never block the collector.
         try:
-            if not self._loop.loop.is_closed():
-                self._loop.loop.call_soon_threadsafe(self._loop.loop.stop)
+            loop = self._loop.loop
+            if not loop.is_closed() and loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(self._inner._abort(), loop)
+                future.add_done_callback(lambda _: loop.call_soon_threadsafe(loop.stop))
         except Exception:
             pass

@@ -68,6 +68,10 @@ class Corridor:
             raise RuntimeError("the corridor collapsed")
         if action == "open door" and self.at == self.length:
             return "The door opens. You are out!", 1.0, True, False, {"moves": [], "won": True, "score": 1.0}
+        if action not in self._actions():  # refused: nothing happens (a bridge's invalid_action)
+            self.moves -= 1
+            return "Invalid action: no such move here", 0.0, False, False, {"moves": self._actions(),
+                                                                              "invalid_action": True}
         if action == "go east":
             self.at = min(self.at + 1, self.length)
         elif action == "go west":
@@ -75,7 +79,7 @@ class Corridor:
         return f"You are {self.at} steps along.", 0.0, False, False, {"moves": self._actions(), "score": 0.0}
 
 
-def test_a_gymnasium_style_env_over_websocket_with_asyncio(tiny_server, tmp_path):
+def test_a_gymnasium_style_env_over_websocket_with_asyncio(tiny_server, tmp_path, wire):
     record = tmp_path / "corridor.jsonl"
     keys = InfoKeys(admissible_actions="moves")
 
@@ -97,6 +101,11 @@ def test_a_gymnasium_style_env_over_websocket_with_asyncio(tiny_server, tmp_path
     assert all(t["action"] in ("go east", "go west", "wait", "open door") for t in lows)
     assert [t["step"] for t in lows] == list(range(summary["steps"]))
     assert sum(1 for t in transitions if t["level"] == "high") >= 1
+    # Every agent/step the loop sent (state, observation, admissible actions, sampling) and every
+    # answer follow the schemas.
+    steps_sent = [m for m in wire.sent if m.get("method") == "agent/step"]
+    assert len(steps_sent) == summary["steps"] and wire.check_schemas() >= 2 * len(steps_sent)
+    assert all(m["params"]["admissibleActions"] for m in steps_sent)
 
 
 def test_failures_end_the_episode_as_stepwire_run_does(binary, tmp_path):
@@ -140,3 +149,24 @@ def test_a_missing_task_description_is_a_clear_error(binary):
     with Client.spawn("rules") as agent:
         with pytest.raises(ValueError, match="task description"):
             run_episode(agent, NoTask())
+
+
+def test_a_free_writing_policy_gets_a_second_choice_when_refused(binary, tmp_path, wire):
+    # The ScienceWorld policy writes actions freely (`constrainedDecoding: false`): it is not given
+    # the corridor's moves, writes ScienceWorld-like actions the corridor refuses, and each
+    # refusal is repaired once by `agent/act` constrained to the admissible moves, as in
+    # `stepwire run`.
+    record = tmp_path / "repaired.jsonl"
+    with Client.spawn(policy("scienceworld-step-hrl")) as agent:
+        assert agent.info["capabilities"]["agent"]["constrainedDecoding"] is False
+        summary = run_episode(agent, Corridor(), max_steps=4, record=record, keys=InfoKeys(admissible_actions="moves"))
+    steps_sent = [m for m in wire.sent if m.get("method") == "agent/step"]
+    acts_sent = [m for m in wire.sent if m.get("method") == "agent/act"]
+    assert steps_sent and all("admissibleActions" not in m["params"] for m in steps_sent)
+    assert acts_sent and all(m["params"]["admissibleActions"] for m in acts_sent)
+    lows = [l for l in record_lines(record) if l.get("level") == "low"]
+    assert len(lows) == summary["steps"]
+    # Every action played is a corridor move: what the policy wrote was refused and replaced.
+    assert all(l["action"] in ("go east", "go west", "wait", "open door") for l in lows)
+    assert not any(l["nextState"]["observation"]["text"].startswith("Invalid") for l in lows)
+    assert wire.check_schemas() > 0
