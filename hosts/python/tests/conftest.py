@@ -45,10 +45,10 @@ def validate(name: str, value: Any) -> None:
 class Server:
     """`stepwire serve --listen 127.0.0.1:0` with a token, as a child of the test."""
 
-    def __init__(self, binary: str, policy_arg: str) -> None:
+    def __init__(self, binary: str, policy_arg: str, extra: List[str] = ()) -> None:
         self.token = secrets.token_hex(16)
         env = {**os.environ, "STEPWIRE_TOKEN": self.token}
-        self.process = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--policy", policy_arg],
+        self.process = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--policy", policy_arg, *extra],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         deadline = time.monotonic() + 120
@@ -75,7 +75,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def tiny_server(binary: str) -> Iterator[Server]:
-    server = Server(binary, policy("tiny-llama"))
+    server = Server(binary, policy("tiny-llama"), SLOW_ARGS)
     yield server
     server.stop()
 
@@ -144,11 +144,16 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> WireLog:
     return log
 
 
+# Lets tiny-llama generate long enough for `slow_plan`.
+SLOW_ARGS = ["--max-new-tokens", "900"]
+
+
 def slow_plan() -> Dict[str, Any]:
-    """An `agent/plan` the random-weight tiny-llama works on for about two seconds (256 sampled
-    tokens, no stop token met) on a CPU: long enough to cancel or to kill the server under it."""
-    return {"task": "t", "observation": {"text": "hello " * 100},
-            "sampling": {"temperature": 1.0, "seed": 3, "maxTokens": 256}}
+    """An `agent/plan` the random-weight tiny-llama (served with `SLOW_ARGS`) works on for about
+    2 s with a release binary, 10 s with a debug one (900 sampled tokens, no stop token met): long
+    enough to cancel it, or to kill the server under it, well before it is done."""
+    return {"task": "t", "observation": {"text": "hello " * 10},
+            "sampling": {"temperature": 1.0, "seed": 3, "maxTokens": 900}}
 
 
 def step_params(task: str = "open the box", text: str = "You see a box.") -> Dict[str, Any]:

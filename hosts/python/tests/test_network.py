@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import slow_plan, step_params, validate
+from conftest import SLOW_ARGS, slow_plan, step_params, validate
 from stepwire_host import (
     AsyncClient,
     Client,
@@ -83,7 +83,7 @@ def test_async_client_over_websocket_and_http(tiny_server):
 def test_a_server_that_goes_away_fails_the_websocket_client(binary):
     from conftest import Server, policy
 
-    server = Server(binary, policy("tiny-llama"))
+    server = Server(binary, policy("tiny-llama"), SLOW_ARGS)
     agent = Client.connect(f"ws://{server.addr}", token=server.token)
     future = agent.submit("agent/plan", slow_plan())
     time.sleep(0.3)

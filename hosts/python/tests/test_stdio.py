@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import policy, slow_plan, step_params, validate
+from conftest import SLOW_ARGS, policy, slow_plan, step_params, validate
 from stepwire_host import (
     AsyncClient,
     Client,
@@ -65,28 +65,28 @@ def test_protocol_errors_are_typed_with_code_and_data(binary):
 
 
 def test_a_limit_error_carries_its_code(binary):
-    with Client.spawn(policy("tiny-llama")) as agent:
+    with Client.spawn(policy("tiny-llama"), args=SLOW_ARGS) as agent:
         with pytest.raises(LimitExceededError) as too_long:
             agent.plan({"task": "t", "observation": {"text": "hello " * 2000}})
         assert too_long.value.code == -31012 and "prompt" in too_long.value.message
 
 
 def test_a_timeout_cancels_the_request_on_the_server(binary, wire):
-    with Client.spawn(policy("tiny-llama")) as agent:
+    with Client.spawn(policy("tiny-llama"), args=SLOW_ARGS) as agent:
         t = time.monotonic()
         with pytest.raises(TimeoutError):
             agent.plan(slow_plan(), timeout=0.3)
         assert time.monotonic() - t < 1.0
         cancelled = [m for m in wire.sent if m.get("method") == "$/cancelRequest"]
         assert len(cancelled) == 1
-        # The server stopped the work: its answer is -32800, well before the 2 s the plan takes.
+        # The server stopped the work: its answer is -32800, long before the plan would be done.
         answer = wire.answer_to(cancelled[0]["params"]["id"], timeout=1.5)
         assert answer["error"]["code"] == RequestCancelledError.code
         assert agent.step(step_params())["action"] in ("open box", "look")
 
 
 def test_a_cancelled_future_cancels_the_request(binary, wire):
-    with Client.spawn(policy("tiny-llama")) as agent:
+    with Client.spawn(policy("tiny-llama"), args=SLOW_ARGS) as agent:
         future = agent.submit("agent/plan", slow_plan())
         time.sleep(0.3)
         assert future.cancel()
@@ -95,7 +95,7 @@ def test_a_cancelled_future_cancels_the_request(binary, wire):
 
 
 def test_a_server_killed_mid_request_raises_at_once(binary):
-    agent = Client.spawn(policy("tiny-llama"))
+    agent = Client.spawn(policy("tiny-llama"), args=SLOW_ARGS)
     future = agent.submit("agent/plan", slow_plan())
     time.sleep(0.3)
     os.kill(agent.pid, signal.SIGKILL)
@@ -174,7 +174,7 @@ def _alive(pid: int) -> bool:
 
 def test_async_client_over_stdio(binary, wire):
     async def main():
-        async with await AsyncClient.spawn(policy("tiny-llama")) as agent:
+        async with await AsyncClient.spawn(policy("tiny-llama"), args=SLOW_ARGS) as agent:
             step = await agent.step(step_params())
             assert step["action"] in ("open box", "look")
             task = asyncio.create_task(agent.plan(slow_plan()))
