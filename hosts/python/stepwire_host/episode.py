@@ -91,10 +91,10 @@ class EpisodeLoop:
         if not isinstance(self.task, str) or not self.task:
             raise ValueError(f"no task description: pass task=... or return it in the reset info as "
                              f"{keys.task_description!r}")
-        self.key: EpisodeKey = dict(episode or info.get(keys.episode) or  # type: ignore[assignment]
-                                    {"env": env_name, "task": self.task, "split": "default", "variation": 0})
-        self.key.setdefault("repeat", 0)
-        self.key = {k: self.key[k] for k in ("env", "task", "split", "variation", "repeat")}  # type: ignore[misc]
+        given = dict(episode or info.get(keys.episode) or {})
+        defaults = {"env": env_name, "task": self.task, "split": "default", "variation": 0, "repeat": 0}
+        # In the Rust type's field order, whatever order the caller used.
+        self.key: EpisodeKey = {k: given.get(k, v) for k, v in defaults.items()}  # type: ignore[assignment]
         self.reset = info.get(keys.reset) or {"task": self.key["task"]}
         self.max_score = info.get(keys.max_score)
         self.reset_meta = info.get(keys.reset_meta)

@@ -17,10 +17,9 @@ TIMINGS = ("envSeconds", "agentSeconds")
 
 def comparable(line: Dict[str, Any]) -> Dict[str, Any]:
     """A line without what differs between any two runs (wall-clock seconds) or what only the
-    bridge knows (its reset seed and gold-path facts)."""
+    bridge knows (its gold-path facts)."""
     line = {k: v for k, v in line.items() if k not in TIMINGS}
     if line["kind"] == "episode":
-        line["reset"] = {k: v for k, v in line["reset"].items() if k != "seed"}
         line["resetMeta"] = {k: line["resetMeta"][k] for k in ("variationIdx", "simplifications")}
     return line
 
@@ -28,15 +27,19 @@ def comparable(line: Dict[str, Any]) -> Dict[str, Any]:
 def test_the_scienceworld_episode_records_what_stepwire_run_records(binary, tmp_path):
     from stepwire_host.envs.scienceworld import ScienceWorldGym
 
+    # Sampled, not greedy: the same actions then also need the same per-step seeds, derived from
+    # the episode's seed as the controller derives them.
     theirs = tmp_path / "run.jsonl"
     subprocess.run([binary, "run", "--env", "scienceworld", "--policy", policy("scienceworld-step-hrl"),
                     "--split", "test", "--tasks", "find-animal", "--per-task", "1", "--seed", "7",
-                    "--max-steps", "8", "--jobs", "1", "--record", str(theirs)],
+                    "--max-steps", "8", "--temperature", "0.9", "--jobs", "1", "--record", str(theirs)],
                    cwd=ROOT, check=True, capture_output=True, timeout=300)
+    theirs_lines = record_lines(theirs)
+    seed = theirs_lines[-1]["reset"]["seed"]  # the reset seed the runner drew from --seed 7
     ours = tmp_path / "host.jsonl"
     with Client.spawn(policy("scienceworld-step-hrl")) as agent, ScienceWorldGym("find-animal", split="test") as env:
-        summary = run_episode(agent, env, max_steps=8, record=ours)
-    theirs_lines, ours_lines = record_lines(theirs), record_lines(ours)
+        summary = run_episode(agent, env, max_steps=8, seed=seed, sampling={"temperature": 0.9}, record=ours)
+    ours_lines = record_lines(ours)
     check = validator("record.line.json")
     for line in ours_lines:
         check.validate(line)
