@@ -96,3 +96,14 @@ def test_a_server_that_goes_away_fails_the_websocket_client(binary):
     with pytest.raises(ConnectionClosed):
         agent.step(step_params())
     agent.close()
+
+
+def test_an_unsupported_protocol_version_is_typed_with_its_data(tiny_server):
+    from stepwire_host import UnsupportedProtocolVersionError
+
+    with Client.connect(f"http://{tiny_server.addr}", token=tiny_server.token) as agent:
+        with pytest.raises(UnsupportedProtocolVersionError) as refused:
+            agent.request("initialize", {"protocolVersion": 99, "clientInfo": {"name": "future-host"}})
+    assert refused.value.code == -31005
+    validate("error.unsupportedVersion.data.json", refused.value.data)
+    assert refused.value.data["requested"] == 99 and 1 in refused.value.data["supported"]
