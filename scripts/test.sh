@@ -52,6 +52,9 @@ stage "episodes: scienceworld trained policy, model-builder layout, int4 (models
 stage "episodes: alfworld trained policy (models/alfworld-step-hrl)" "$stepwire" run --env alfworld --tasks alfworld --policy models/alfworld-step-hrl --split valid_unseen --episodes 2 --seed 7 --max-steps 50 --jobs 2 --max-failed 0 --no-record
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --max-failed 0 --no-record
 
+stage "python host library tests (stdio, WebSocket, HTTP, episodes, README example)" env PYTHONPATH=hosts/python STEPWIRE_BIN="$root/$stepwire" "$py" -m pytest -q hosts/python/tests
+stage "python host types are current" env PYTHONPATH=hosts/python "$py" -m stepwire_host.codegen --check
+
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
 for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
 echo "$passed passed, $failed failed"

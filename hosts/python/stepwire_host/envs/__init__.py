@@ -1,0 +1,1 @@
+"""Gymnasium-style adapters of real text environments, shaped for `run_episode`."""
