@@ -52,6 +52,9 @@ stage "episodes: scienceworld trained policy, model-builder layout, int4 (models
 stage "episodes: alfworld trained policy (models/alfworld-step-hrl)" "$stepwire" run --env alfworld --tasks alfworld --policy models/alfworld-step-hrl --split valid_unseen --episodes 2 --seed 7 --max-steps 50 --jobs 2 --max-failed 0 --no-record
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --max-failed 0 --no-record
 
+stage "typescript host tests (hosts/typescript: build, node --test against the real binary)" \
+  bash -c "cd hosts/typescript && STEPWIRE_BIN='$root/$stepwire' npm test --silent"
+
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
 for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
 echo "$passed passed, $failed failed"

@@ -66,11 +66,13 @@ export class AgentClient {
   /** Connects to `stepwire serve --listen ADDR` at `ws://ADDR` and initializes the session. */
   static async connect(url: string, options: ConnectAgentOptions = {}): Promise<AgentClient> {
     const socket = await openWebSocket(url, options.token);
+    // Registered before the reader's own listener, so the reason is known when it reports the close.
+    let closeCode = "";
+    socket.on("close", (code, reason) => (closeCode = ` with code ${code}${reason.length ? `: ${reason}` : ""}`));
     const peer = new Peer(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket), {
       logger: options.logger ?? stderrLogger("stepwire"),
-      closeReason: () => `WebSocket ${url} closed`,
+      closeReason: () => `WebSocket ${url} closed${closeCode}`,
     });
-    socket.on("close", (code, reason) => peer.markClosed(`WebSocket closed (${code} ${reason.toString()})`.trim()));
     const close = async () => {
       try {
         if (!peer.isClosed) await peer.shutdown();

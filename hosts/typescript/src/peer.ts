@@ -14,6 +14,7 @@ import {
   type InitializeParams,
   type InitializeResult,
   type LogMessageParams,
+  type ProgressParams,
 } from "./generated/protocol.js";
 import type { Logger } from "./logger.js";
 
@@ -47,6 +48,14 @@ export class Peer {
       const at = p.level === "trace" ? "debug" : p.level;
       log[at](p.message);
     });
+    this.connection.onNotification("$/progress", ({ token, value }: ProgressParams) => {
+      const detail = [
+        "title" in value ? value.title : value.kind,
+        "message" in value ? value.message : undefined,
+        "percentage" in value && value.percentage != null ? `${value.percentage}%` : undefined,
+      ].filter(Boolean);
+      options.logger.info(`progress ${token}: ${detail.join(" ")}`);
+    });
     this.connection.onClose(() => (options.onConnectionClose ?? (() => this.markClosed("the connection closed")))());
     this.connection.onError(([error]) => options.logger.debug(`connection error: ${error.message}`));
     this.connection.listen();
@@ -65,7 +74,7 @@ export class Peer {
   }
 
   /** `initialize`, then `initialized`. */
-  async initialize(capabilities: InitializeParams["capabilities"] = { logMessages: true }): Promise<InitializeResult> {
+  async initialize(capabilities: InitializeParams["capabilities"] = { logMessages: true, progress: true }): Promise<InitializeResult> {
     const params: InitializeParams = {
       protocolVersion: PROTOCOL_VERSION,
       clientInfo: { name: this.options.clientName ?? "@stepwire/host", version: "0.1.0" },

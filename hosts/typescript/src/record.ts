@@ -1,7 +1,8 @@
 // Recording lines (schemas/record.line.json), built as `stepwire run --record` builds them: a
 // low-level transition is closed when the progress its action led to is known, a high-level one
 // at the next plan (or the episode's end), and the episode's summary comes last.
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type {
   EpisodeKey,
   EpisodeSummary,
@@ -18,12 +19,13 @@ export interface RecordSink {
   write(line: RecordLine): void;
 }
 
-/** Appends each line to a JSONL file (created empty unless `append`). */
+/** Appends each line to a JSONL file (created empty, with its folder, unless `append`). */
 export class JsonlRecordFile implements RecordSink {
   constructor(
     readonly path: string,
     options: { append?: boolean } = {},
   ) {
+    mkdirSync(dirname(path), { recursive: true });
     if (!options.append) writeFileSync(path, "");
   }
 
