@@ -89,6 +89,8 @@ export class Peer {
   async request<R>(method: string, params: unknown, token?: CancellationToken): Promise<R> {
     if (this.closedReason !== undefined) throw new ConnectionClosedError(this.closedReason, method);
     const answer = this.connection.sendRequest<R>(method, params, token ?? CancellationToken.None);
+    // When the close wins the race, the answer is rejected later (on dispose): nobody waits for it.
+    answer.catch(() => {});
     try {
       return await Promise.race([answer, this.closed]);
     } catch (error) {
