@@ -12,6 +12,7 @@ import type {
   RecordLine,
   RoleUsage,
   TransitionRecord,
+  TransitionRecord1,
 } from "./generated/protocol.js";
 
 /** Receives the lines of a recording as an episode produces them. */
@@ -42,11 +43,8 @@ export class MemoryRecord implements RecordSink {
   }
 }
 
-type Transition = TransitionRecord1Body & { step: number; reward: number; done: boolean; usage: RoleUsage };
-type TransitionRecord1Body =
-  | { level: "high"; state: HighState; subtask: string; nextState?: HighState | null }
-  | { level: "low"; state: LowState; action: string; subtaskDone: boolean; nextState: LowState }
-  | { level: "progress"; state: { subtask: string; previousProgress: string; action: string; observation: Observation }; progress: string };
+/** A transition before its episode key: one level's body and the fields every level shares. */
+type Transition = TransitionRecord1 & Pick<TransitionRecord, "step" | "reward" | "done" | "usage">;
 
 /** A subtask planned, waiting for the state at the next plan. */
 export interface OpenPlan {
