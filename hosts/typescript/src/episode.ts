@@ -68,6 +68,7 @@ export async function runEpisode(agent: AgentClient, env: TextEnvironment, optio
   };
 
   const first = await timed("env", () => env.reset(options.reset));
+  // The bridge's default split has no name on the wire; "default" stands for it in the key.
   const key = { env: env.name, task: options.reset.task, split: options.reset.split ?? "default", variation: first.variation, repeat: 0 };
   const rec = new EpisodeRecorder(key, sink);
   let state: AugmentedState = { task: first.taskDescription };
@@ -82,9 +83,15 @@ export async function runEpisode(agent: AgentClient, env: TextEnvironment, optio
 
   while (steps < maxSteps) {
     const before = state;
+    let admissible: string[] | undefined;
+    try {
+      admissible = constrained ? await timed("env", () => env.admissibleActions!()) : undefined;
+    } catch (error) {
+      failure = `admissible actions: ${(error as Error).message}`;
+      break;
+    }
     let decision: AgentStepResult;
     try {
-      const admissible = constrained ? await timed("env", () => env.admissibleActions!()) : undefined;
       decision = await timed("agent", () =>
         agent.step({ state, observation, admissibleActions: admissible, sampling: options.sampling }, options.token),
       );

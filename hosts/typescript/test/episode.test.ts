@@ -106,6 +106,27 @@ describe("episode loop", () => {
     }
   });
 
+  it("repairs a free-writing policy's refused action with agent/act over the admissible actions", async () => {
+    // The ScienceWorld policy writes ScienceWorld actions; the garden refuses most of them.
+    const writer = await AgentClient.spawn({ policy: "models/scienceworld-step-hrl", bin: stepwireBin(), cwd: repoRoot, logger: silentLogger });
+    const env = await BridgeEnvironment.spawn(python(), [join(repoRoot, "examples", "python-bridge", "bridge.py")], { logger: silentLogger });
+    try {
+      assert.equal(writer.capabilities?.constrainedDecoding, false);
+      const played: Array<[string, string]> = [];
+      const summary = await runEpisode(writer, env, {
+        reset: { task: "water-plant", split: "train", variation: 0, seed: 1 },
+        maxSteps: 4,
+        onStep: ({ decision, action }) => played.push([decision.action, action]),
+      });
+      assert.equal(summary.steps, 4);
+      assert.ok(played.some(([written, action]) => written !== action), `nothing was repaired: ${JSON.stringify(played)}`);
+      for (const [, action] of played) assert.match(action, /^(look|inventory|take .+|fill can|water .+)$/);
+    } finally {
+      await env.dispose();
+      await writer.dispose();
+    }
+  });
+
   it("throws when cancelled, with the step's request cancelled", async () => {
     const source = new CancellationTokenSource();
     source.cancel();
