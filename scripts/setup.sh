@@ -66,6 +66,26 @@ if ! command -v java >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
 
+# The TypeScript host library's packages (hosts/typescript): `npm ci` from its lock file, again
+# only when the lock changed. Node comes from Debian when missing.
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing Node.js and npm for hosts/typescript"
+  sudo_=""
+  [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq nodejs npm >/dev/null
+fi
+ts_host="$root/hosts/typescript"
+npm_stamp="$ts_host/node_modules/.stepwire-lock.sha256"
+npm_want=$(sha256sum "$ts_host/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
+  log "installing hosts/typescript's npm packages (npm ci)"
+  (cd "$ts_host" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$npm_want" > "$npm_stamp"
+else
+  log "npm packages up to date"
+fi
+
 # ALFWorld games: unpack the trimmed json_2.1.1 archive and write each game.tw-pddl (stamped).
 # Override the archive with STEPWIRE_ALFWORLD_ARCHIVE, the output with ALFWORLD_DATA.
 alfworld_archive="${STEPWIRE_ALFWORLD_ARCHIVE:-$root/../shared/data/alfworld/alfworld-json_2.1.1-text.tar.gz}"

@@ -55,6 +55,9 @@ stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy
 stage "python host library tests (stdio, WebSocket, HTTP, episodes, README example)" env PYTHONPATH=hosts/python STEPWIRE_BIN="$root/$stepwire" "$py" -m pytest -q hosts/python/tests
 stage "python host types are current" env PYTHONPATH=hosts/python "$py" -m stepwire_host.codegen --check
 
+stage "typescript host tests (hosts/typescript: build, node --test against the real binary)" \
+  bash -c "cd hosts/typescript && STEPWIRE_BIN='$root/$stepwire' npm test --silent"
+
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
 for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
 echo "$passed passed, $failed failed"
