@@ -1,0 +1,92 @@
+"""stepwire_bridge.gymnasium on a real Gymnasium environment (CliffWalking, played through its
+ansi rendering with the default renderer and default labels), and its guards."""
+
+import subprocess
+import sys
+
+import pytest
+
+import stepwire_bridge as sw
+from stepwire_bridge.gymnasium import GymnasiumEnvironment, GymTask, SeedSplits, value_iteration_expert
+
+from conftest import SDK_DIR
+
+gym = pytest.importorskip("gymnasium")
+
+
+def cliff(**kw):
+    task = GymTask("cliff", "CliffWalking-v1", make_kwargs={"render_mode": "ansi"}, won=lambda r, t, i: t)
+    return GymnasiumEnvironment("cliff", [task], SeedSplits.from_sizes(train=3, test=2), **kw)
+
+
+def test_splits_are_disjoint_and_named_in_order():
+    s = SeedSplits.from_sizes(5, train=3, test=2)
+    assert s.ranges == {"train": range(5, 8), "test": range(8, 10)} and s.seed("test", 1) == 9
+    with pytest.raises(ValueError, match="share seeds"):
+        SeedSplits({"train": range(0, 10), "test": range(9, 12)})
+    with pytest.raises(ValueError, match="non-empty"):
+        SeedSplits({"train": range(0)})
+
+
+def test_default_render_labels_and_score():
+    env = cliff()
+    assert env.capabilities()["expertAction"] is False and env.capabilities()["seededReset"]
+    [task] = env.tasks()
+    assert task.id == "cliff" and [(s.name, s.count) for s in task.splits] == [("train", 3), ("test", 2)]
+    r = env.reset("cliff", "train", 0, None, {})
+    assert "\x1b" not in r.observation and "x" in r.observation  # the ansi map, colours stripped
+    assert r.task_description == "CliffWalking-v1" and r.meta["gymSeed"] == 0
+    assert env.admissible_actions() == ["0", "1", "2", "3"]  # no labels: the indices
+    s = env.step("0")  # up
+    assert s.reward == -1 and s.score == -1 and not s.done
+    with pytest.raises(sw.InvalidAction, match="the actions are: 0, 1, 2, 3"):
+        env.step("4")
+    with pytest.raises(sw.NoExpert):
+        env.expert_action()
+    env.close()
+
+
+def test_value_iteration_expert_walks_the_cliff_edge():
+    env = cliff(expert=value_iteration_expert())
+    env.reset("cliff", "test", 1, None, {})
+    for n in range(1, 20):
+        advice = env.expert_action()
+        assert advice == env.expert_action()  # asking twice changes nothing
+        s = env.step(advice.action)
+        if s.done:
+            break
+    assert s.won and n == 13 and s.score == -13  # the shortest path: up, 11 right, down
+    env.close()
+
+
+def test_an_advisor_is_consulted_once_per_state_in_order():
+    calls = []
+
+    def expert(env):
+        calls.clear()
+        return lambda last: calls.append(last) or 1  # always "right"
+
+    env = cliff(expert=expert)
+    env.reset("cliff", "train", 0, None, {})
+    env.step("0")  # nobody asked: consulted anyway before the step
+    env.expert_action()
+    env.expert_action()
+    env.step("1")
+    assert calls == [None, 0]
+    env.close()
+
+
+def test_unknown_env_id_is_a_crash_with_the_reason():
+    task = GymTask("x", "NoSuchEnv-v9")
+    env = GymnasiumEnvironment("x", [task], SeedSplits.from_sizes(train=1))
+    with pytest.raises(sw.EnvironmentCrashed, match="NoSuchEnv"):
+        env.reset("x", "train", 0, None, {})
+
+
+def test_require_says_what_to_install():
+    code = ("import sys; sys.path.insert(0, %r); from stepwire_bridge.gymnasium import require; "
+            "require('no_such_package_xyz')" % str(SDK_DIR))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.startswith("error: this bridge needs the Python package `no_such_package_xyz`")
+    assert "pip install no_such_package_xyz" in p.stderr and "Traceback" not in p.stderr
