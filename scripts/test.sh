@@ -54,7 +54,7 @@ stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy
 stage "gymnasium bridge tests (babyai, toytext)" "$py" -m pytest -q bridges/babyai/tests bridges/toytext/tests
 stage "episodes: babyai expert (minigrid's BabyAIBot)" "$stepwire" run --env babyai --policy expert --split test --per-task 2 --max-steps 64 --jobs 2 --min-success 1.0 --max-failed 0 --no-record
 stage "episodes: babyai rules" "$stepwire" run --env babyai --policy rules --split valid --episodes 3 --max-steps 20 --jobs 1 --max-failed 0 --no-record
-stage "episodes: toytext expert (value iteration)" "$stepwire" run --env toytext --policy expert --tasks taxi,frozenlake --split test --per-task 5 --max-steps 100 --jobs 2 --min-success 0.8 --max-failed 0 --no-record
+stage "episodes: toytext expert (value iteration)" "$stepwire" run --env toytext --policy expert --tasks taxi,frozenlake --split test --per-task 5 --max-steps 100 --jobs 2 --min-success 0.7 --max-failed 0 --no-record
 stage "episodes: toytext random" "$stepwire" run --env toytext --policy random --split valid --episodes 3 --max-steps 20 --jobs 1 --max-failed 0 --no-record
 
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"

@@ -1,6 +1,7 @@
 """stepwire_bridge.gymnasium on a real Gymnasium environment (CliffWalking, played through its
 ansi rendering with the default renderer and default labels), and its guards."""
 
+import re
 import subprocess
 import sys
 
@@ -90,3 +91,17 @@ def test_require_says_what_to_install():
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.startswith("error: this bridge needs the Python package `no_such_package_xyz`")
     assert "pip install no_such_package_xyz" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_readme_example_is_a_working_bridge(spawn, tmp_path):
+    readme = (SDK_DIR / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"## Gymnasium environments\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    script = tmp_path / "taxi.py"
+    script.write_text(f"import sys; sys.path.insert(0, {str(SDK_DIR)!r})\n" + code)
+    b = spawn(script)
+    assert b.initialize()["capabilities"]["environment"]["expertAction"]
+    r = b.result(1, "env/reset", {"task": "taxi", "split": "test", "variation": 0})
+    assert r["_meta"]["gymSeed"] == 1000 and r["observation"]["text"].startswith("The taxi is at row ")
+    action = b.result(2, "env/expertAction", {})["action"]
+    assert b.result(3, "env/step", {"action": action})["reward"] == -1
+    assert b.shutdown_and_exit() == 0
