@@ -39,11 +39,16 @@ LEVELS = {
 DEFAULT_LEVELS = "goto-red-ball,goto-obj,goto-local,pickup-loc,open-door"
 
 
+# An ObjDesc's `loc` as BabyAI's missions say it.
+LOCATIONS = {"left": "on your left", "right": "on your right", "front": "in front of you", "behind": "behind you"}
+
+
 def describe_goal(desc) -> str:
-    """An ObjDesc as "the red ball" (without asking the env, which would change the bot's state)."""
+    """An ObjDesc as "the red ball", "the box behind you" (from its fields: its `surface` would
+    search the grid and reset the matches the bot relies on)."""
     words = [w for w in (desc.color, desc.type) if w]
-    loc = f" {desc.loc}" if getattr(desc, "loc", None) else ""
-    return "the " + " ".join(words or ["object"]) + loc
+    loc = getattr(desc, "loc", None)
+    return "the " + " ".join(words or ["object"]) + (f" {LOCATIONS.get(loc, loc)}" if loc else "")
 
 
 def subtask_of(bot) -> str:

@@ -120,3 +120,8 @@ def test_where_phrases():
     assert text_view.where(0, 2) == "2 steps to your right"
     assert text_view.name_of(4, 2, 2) == "a locked blue door"
     assert text_view.name_of(6, 0, 0) == "a red ball"
+    from minigrid.envs.babyai.core.verifier import ObjDesc
+
+    describe_goal = bridge_module("babyai").describe_goal
+    assert describe_goal(ObjDesc("box", None, "behind")) == "the box behind you"
+    assert describe_goal(ObjDesc("key", "red")) == "the red key"

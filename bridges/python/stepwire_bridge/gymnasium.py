@@ -29,7 +29,9 @@ The mapping:
   returns an advisor ``advise(last_action) -> action`` (an index, a label, ``None``, or
   ``(action, subtask)``). The advisor is consulted exactly once per state, in order, with the
   action actually taken before it, even when nobody asks (planners such as BabyAI's bot keep
-  state between calls); asking twice gives the same answer. ``value_iteration_expert`` is one
+  state between calls); asking twice gives the same answer. An expert that raises never fails
+  the agent's step: ``env/expertAction`` answers ``NoExpert`` with the reason for the rest of
+  the episode. ``value_iteration_expert`` is one
   for tabular environments that publish their transition table ``P`` (Taxi, FrozenLake...).
 
 Gymnasium is imported lazily: the SDK core stays standard-library only.
@@ -246,13 +248,18 @@ class GymnasiumEnvironment(Environment):
     def reset(self, task, split, variation, seed, options) -> Reset:
         t = self._tasks[task]
         env = self._make(t)
+        self._env = None  # no episode until this reset succeeds
         try:
             obs, info = env.reset(seed=self._splits.seed(split, variation))
         except Exception as e:
             raise EnvironmentCrashed(f"{t.env_id} reset failed: {type(e).__name__}: {e}") from None
-        self._task, self._env, self._obs, self._info, self._score = t, env, obs, dict(info or {}), 0.0
-        self._advisor = self._expert(env) if self._expert is not None else None
-        self._advice, self._last = _UNSET, None
+        self._task, self._env, self._info, self._score = t, env, dict(info or {}), 0.0
+        self._advice, self._last, self._advisor = _UNSET, None, None
+        if self._expert is not None:
+            try:
+                self._advisor = self._expert(env)
+            except Exception as e:  # the episode is playable without its expert
+                self._advice = f"the expert could not start: {type(e).__name__}: {e}"
         describe = t.describe or self._describe
         return Reset(self._text(obs), describe(env, obs, self._info) or t.description or t.env_id,
                      max_score=t.max_score, meta={"envId": t.env_id, "gymSeed": self._splits.seed(split, variation)})
@@ -260,15 +267,17 @@ class GymnasiumEnvironment(Environment):
     def step(self, action: str) -> Step:
         env, t = self._playing()
         a = self._parse(action)
-        if self._advisor is not None and self._advice is _UNSET:
+        if self._advice is _UNSET and self._advisor is not None:
             self._advise()  # consulted once per state, even when nobody asked
         try:
             obs, reward, terminated, truncated, info = env.step(a)
         except Exception as e:
             raise EnvironmentCrashed(f"{t.env_id} step failed: {type(e).__name__}: {e}") from None
         reward = float(reward)
-        self._obs, self._info, self._score = obs, dict(info or {}), self._score + reward
-        self._advice, self._last = _UNSET, a if isinstance(a, int) else None
+        self._info, self._score = dict(info or {}), self._score + reward
+        if not isinstance(self._advice, str):  # an expert that gave up stays silent
+            self._advice = _UNSET
+        self._last = a if isinstance(a, int) else None
         won = bool(t.won(reward, bool(terminated), self._info))
         done = bool(terminated or truncated)
         return Step(self._text(obs), reward=reward, score=self._score, done=done, won=won,
@@ -287,9 +296,12 @@ class GymnasiumEnvironment(Environment):
 
     def expert_action(self) -> Expert:
         self._playing()
-        if self._advisor is None:
+        if self._expert is None:
             raise NoExpert(f"{self.name} has no expert")
-        return self._advise()
+        advice = self._advise()
+        if isinstance(advice, str):
+            raise NoExpert(advice)
+        return advice
 
     def close(self) -> None:
         for env in self._envs.values():
@@ -344,14 +356,16 @@ class GymnasiumEnvironment(Environment):
         raise InvalidAction(f"unknown action {action!r}; the actions are: {', '.join(labels)}",
                             data={"actions": list(labels)})
 
-    def _advise(self) -> Expert:
+    def _advise(self) -> Union[Expert, str]:
+        """The advice for this state, computed once; a str says why there is none (an expert
+        that failed gives no more advice this episode, and never fails the agent's step)."""
         if self._advice is _UNSET:
             try:
                 raw = self._advisor(self._last)
+                action, subtask = raw if isinstance(raw, tuple) else (raw, None)
+                self._advice = Expert(self._label_of(action), subtask)
             except Exception as e:
-                raise EnvironmentCrashed(f"the expert failed: {type(e).__name__}: {e}") from None
-            action, subtask = raw if isinstance(raw, tuple) else (raw, None)
-            self._advice = Expert(self._label_of(action), subtask)
+                self._advice = f"the expert gave up: {type(e).__name__}: {e}"
         return self._advice
 
     def _label_of(self, action: Any) -> Optional[str]:

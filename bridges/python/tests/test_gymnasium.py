@@ -77,6 +77,29 @@ def test_an_advisor_is_consulted_once_per_state_in_order():
     env.close()
 
 
+def test_an_expert_that_fails_never_fails_the_step():
+    def expert(env):
+        def advise(last):
+            if last is not None:
+                raise RuntimeError("lost my plan")
+            return 0
+        return advise
+
+    env = cliff(expert=expert)
+    env.reset("cliff", "train", 0, None, {})
+    assert env.expert_action().action == "0"
+    env.step("0")  # up
+    assert env.step("1").reward == -1  # the advisor raised when consulted before it: the step stands
+    with pytest.raises(sw.NoExpert, match="the expert gave up: RuntimeError: lost my plan"):
+        env.expert_action()
+    env.step("1")
+    with pytest.raises(sw.NoExpert):
+        env.expert_action()
+    env.reset("cliff", "train", 0, None, {})  # a new episode, a new expert
+    assert env.expert_action().action == "0"
+    env.close()
+
+
 def test_unknown_env_id_is_a_crash_with_the_reason():
     task = GymTask("x", "NoSuchEnv-v9")
     env = GymnasiumEnvironment("x", [task], SeedSplits.from_sizes(train=1))
