@@ -1,7 +1,8 @@
-"""stepwire_bridge.gymnasium on a real Gymnasium environment (CliffWalking, played through its
-ansi rendering with the default renderer and default labels), and its guards."""
+"""stepwire_bridge.gymnasium on real Gymnasium environments (CliffWalking through its ansi
+rendering with the default renderer and labels; a Text-space riddle), and its guards."""
 
 import re
+import string
 import subprocess
 import sys
 
@@ -97,6 +98,43 @@ def test_an_expert_that_fails_never_fails_the_step():
         env.expert_action()
     env.reset("cliff", "train", 0, None, {})  # a new episode, a new expert
     assert env.expert_action().action == "0"
+    env.close()
+
+
+class Riddle(gym.Env):
+    """A text-in, text-out Gymnasium environment (observation and action spaces are `Text`):
+    answer the riddle; `info` lists the admissible answers."""
+
+    ANSWERS = ["map", "echo", "candle"]
+    observation_space = gym.spaces.Text(200, charset=string.printable)
+    action_space = gym.spaces.Text(20)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.answer = self.ANSWERS[int(self.np_random.integers(3))]
+        return f"What am I? (the answer is {len(self.answer)} letters)", {"admissible_actions": self.ANSWERS}
+
+    def step(self, action):
+        right = action == self.answer
+        return ("Right!" if right else "No."), float(right), right, False, {"admissible_actions": self.ANSWERS}
+
+
+def test_text_spaces_play_strings_and_info_lists_the_admissible_actions():
+    gym.register("StepwireRiddle-v0", entry_point=Riddle, max_episode_steps=2)
+    env = GymnasiumEnvironment("riddle", [GymTask("riddle", "StepwireRiddle-v0")], SeedSplits.from_sizes(train=5))
+    r = env.reset("riddle", "train", 2, None, {})
+    assert r.observation.startswith("What am I?") and env.admissible_actions() == ["map", "echo", "candle"]
+    with pytest.raises(sw.InvalidAction, match="not in the action space"):
+        env.step("x" * 21)
+    s = env.step("wrong")
+    assert s.observation == "No." and not s.done
+    s = env.step("wrong")  # the time limit: truncated, not won
+    assert s.done and s.truncated and not s.won
+    for v in range(5):
+        r = env.reset("riddle", "train", v, None, {})
+        n = int(r.observation.split("is ")[1][0])
+        s = env.step({3: "map", 4: "echo", 6: "candle"}[n])
+        assert s.done and s.won and s.score == 1 and not s.truncated
     env.close()
 
 
