@@ -34,7 +34,7 @@ stage "training package tests" env HF_HUB_OFFLINE=1 "$py" -m pytest -q train/tes
 stage "environment bridge tests" "$py" -m pytest -q bridges/scienceworld/tests bridges/alfworld/tests bridges/textworld/tests
 
 stepwire=target/debug/stepwire
-for bridge in lockbox python-example scienceworld alfworld textworld; do
+for bridge in lockbox python-example scienceworld alfworld textworld babyai toytext; do
   stage "check-bridge $bridge" "$stepwire" check-bridge --env "$bridge"
 done
 
@@ -51,6 +51,11 @@ stage "episodes: scienceworld trained policy, onnxruntime-genai model-builder la
 stage "episodes: scienceworld trained policy, model-builder layout, int4 (models/scienceworld-step-hrl-genai-int4)" "$stepwire" run --env scienceworld --policy models/scienceworld-step-hrl-genai-int4 --split test --tasks find-animal,lifespan-shortest-lived,find-plant --per-task 1 --seed 7 --max-steps 100 --jobs 2 --max-failed 0 --min-success 0.6 --no-record
 stage "episodes: alfworld trained policy (models/alfworld-step-hrl)" "$stepwire" run --env alfworld --tasks alfworld --policy models/alfworld-step-hrl --split valid_unseen --episodes 2 --seed 7 --max-steps 50 --jobs 2 --max-failed 0 --no-record
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --max-failed 0 --no-record
+stage "gymnasium bridge tests (babyai, toytext)" "$py" -m pytest -q bridges/babyai/tests bridges/toytext/tests
+stage "episodes: babyai expert (minigrid's BabyAIBot)" "$stepwire" run --env babyai --policy expert --split test --per-task 2 --max-steps 64 --jobs 2 --min-success 1.0 --max-failed 0 --no-record
+stage "episodes: babyai rules" "$stepwire" run --env babyai --policy rules --split valid --episodes 3 --max-steps 20 --jobs 1 --max-failed 0 --no-record
+stage "episodes: toytext expert (value iteration)" "$stepwire" run --env toytext --policy expert --tasks taxi,frozenlake --split test --per-task 5 --max-steps 100 --jobs 2 --min-success 0.7 --max-failed 0 --no-record
+stage "episodes: toytext random" "$stepwire" run --env toytext --policy random --split valid --episodes 3 --max-steps 20 --jobs 1 --max-failed 0 --no-record
 
 stage "python host library tests (stdio, WebSocket, HTTP, episodes, README example)" env PYTHONPATH=hosts/python STEPWIRE_BIN="$root/$stepwire" "$py" -m pytest -q hosts/python/tests
 stage "python host types are current" env PYTHONPATH=hosts/python "$py" -m stepwire_host.codegen --check

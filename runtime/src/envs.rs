@@ -41,6 +41,16 @@ pub const KNOWN_ENVS: &[KnownEnv] = &[
         launch: Launch::Python("bridges/textworld/bridge.py"),
     },
     KnownEnv {
+        name: "babyai",
+        about: "BabyAI levels as text (`minigrid` package; minigrid's BabyAIBot as the expert)",
+        launch: Launch::Python("bridges/babyai/bridge.py"),
+    },
+    KnownEnv {
+        name: "toytext",
+        about: "Gymnasium's Taxi and FrozenLake as text (value iteration as the expert)",
+        launch: Launch::Python("bridges/toytext/bridge.py"),
+    },
+    KnownEnv {
         name: "lockbox",
         about: "the example Rust bridge (cargo build -p stepwire-example-bridge)",
         launch: Launch::Binary { bin: "lockbox-bridge", package: "stepwire-example-bridge" },

@@ -34,8 +34,8 @@ pub struct CheckBridgeArgs {
     /// Run only these checks (repeatable); see the list in the table.
     #[arg(long = "only", value_name = "CHECK")]
     pub only: Vec<String>,
-    /// A bridge this repository ships, by name (scienceworld, alfworld, textworld, lockbox,
-    /// python-example), instead of a command after `--`.
+    /// A bridge this repository ships, by name (scienceworld, alfworld, textworld, babyai,
+    /// toytext, lockbox, python-example), instead of a command after `--`.
     #[arg(long = "env", value_name = "NAME", conflicts_with = "command")]
     pub known: Option<String>,
     /// Extra environment variable for the bridge, KEY=VALUE (repeatable).

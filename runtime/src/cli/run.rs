@@ -27,8 +27,9 @@ use stepwire_sdk::protocol::Sampling;
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = ENV_HELP)]
 pub struct RunArgs {
-    /// Environment: a known name (scienceworld, alfworld, textworld, lockbox, python-example) or
-    /// a bridge command line split with shell-words rules, e.g. "./my-bridge --flag 'a b'".
+    /// Environment: a known name (scienceworld, alfworld, textworld, babyai, toytext, lockbox,
+    /// python-example) or a bridge command line split with shell-words rules, e.g.
+    /// "./my-bridge --flag 'a b'".
     #[arg(long, value_name = "NAME|COMMAND")]
     pub env: String,
 
@@ -143,6 +144,8 @@ Environments by name:
   scienceworld    <python> bridges/scienceworld/bridge.py
   alfworld        <python> bridges/alfworld/bridge.py
   textworld       <python> bridges/textworld/bridge.py
+  babyai          <python> bridges/babyai/bridge.py
+  toytext         <python> bridges/toytext/bridge.py
   lockbox         the lockbox-bridge binary (next to stepwire, or target/{debug,release})
   python-example  <python> examples/python-bridge/bridge.py
 <python> is $STEPWIRE_PYTHON, else <repo>/.venv/bin/python, else python3.
