@@ -51,6 +51,9 @@ stage "episodes: scienceworld trained policy, onnxruntime-genai model-builder la
 stage "episodes: scienceworld trained policy, model-builder layout, int4 (models/scienceworld-step-hrl-genai-int4)" "$stepwire" run --env scienceworld --policy models/scienceworld-step-hrl-genai-int4 --split test --tasks find-animal,lifespan-shortest-lived,find-plant --per-task 1 --seed 7 --max-steps 100 --jobs 2 --max-failed 0 --min-success 0.6 --no-record
 stage "episodes: alfworld trained policy (models/alfworld-step-hrl)" "$stepwire" run --env alfworld --tasks alfworld --policy models/alfworld-step-hrl --split valid_unseen --episodes 2 --seed 7 --max-steps 50 --jobs 2 --max-failed 0 --no-record
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --max-failed 0 --no-record
+stage "stepwire report: page in headless chromium, PNGs, bad input" env STEPWIRE_REQUIRE_CHROMIUM=1 cargo test -q -p stepwire-runtime --test report
+stage "stepwire report of the quick scienceworld recipe's evaluations (step-hrl, full-history, random)" \
+  "$stepwire" report .cache/recipe/ci-quick-scienceworld/eval-{rl,small-full-history,random}-test.jsonl --out .cache/recipe/ci-quick-scienceworld/report-html
 
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
 for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
