@@ -127,6 +127,13 @@ pub fn parse(mut reader: impl BufRead, path: &Path) -> anyhow::Result<Recording>
     if records == 0 {
         bail!("{name} is not a stepwire recording: none of its {line_no} lines is a transition or an episode");
     }
+    if recording.episodes.is_empty() {
+        let warning = format!(
+            "{name}: no episode finished (no `episode` line): it adds nothing to the success, score and step charts"
+        );
+        tracing::warn!("{warning}");
+        recording.warnings.push(warning);
+    }
     if unknown_kinds > 0 {
         let warning = format!("{name}: skipped {unknown_kinds} lines of a kind this runtime does not know");
         tracing::warn!("{warning}");
@@ -220,6 +227,15 @@ mod tests {
     fn a_bad_line_in_the_middle_is_an_error_naming_it() {
         let e = parse_str(&format!("{EPISODE}\nnot json\n{EPISODE}\n")).unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn a_recording_without_finished_episodes_is_read_with_a_warning() {
+        let line = r#"{"kind":"transition","episode":{"env":"e","task":"t","split":"s","variation":0},"step":2,"level":"low","usage":{"promptTokens":7}}"#;
+        let r = parse_str(&format!("{line}\n")).unwrap();
+        assert_eq!(r.calls[0].step, 2);
+        assert_eq!(r.calls[0].prompt_tokens, 7);
+        assert!(r.warnings[0].contains("no episode finished"), "{:?}", r.warnings);
     }
 
     #[test]
