@@ -78,12 +78,27 @@ mod tests {
         assert_eq!(default_labels(&paths), ["a", "y/eval", "z/eval"]);
     }
 
+    fn fixture_paths() -> Vec<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report");
+        vec![dir.join("step-hrl.jsonl"), dir.join("full-history.jsonl")]
+    }
+
+    /// The hand-made fixtures are what the runtime writes: every line is a protocol `RecordLine`.
+    #[test]
+    fn the_fixtures_are_protocol_record_lines() {
+        for path in fixture_paths() {
+            for (i, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+                let parsed = serde_json::from_str::<stepwire_sdk::protocol::RecordLine>(line);
+                assert!(parsed.is_ok(), "{}:{}: {:?}", path.display(), i + 1, parsed.err());
+            }
+        }
+    }
+
     /// The aggregated numbers of a fixed, hand-made recording pair (STEP-HRL against a full-history
     /// policy), as `summary.json` holds them.
     #[test]
     fn summary_of_the_fixture_recordings() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report");
-        let paths = vec![dir.join("step-hrl.jsonl"), dir.join("full-history.jsonl")];
+        let paths = fixture_paths();
         let recordings: Vec<Recording> =
             paths.iter().zip(default_labels(&paths)).map(|(p, label)| read_recording(p, label).unwrap()).collect();
         insta::assert_json_snapshot!(summarise(&recordings));
