@@ -110,19 +110,48 @@ fn row_height(policies: usize) -> u32 {
 const LEGEND_WIDTH: u32 = 190;
 
 /// Draws a legend (a swatch and a name per series) in the space right of the plot.
-fn legend(root: &Area, entries: &[(String, RGBColor)]) -> DrawResult {
-    let x = (WIDTH - LEGEND_WIDTH + 24) as i32;
+fn legend(root: &Area, entries: &[(String, RGBColor, Swatch)]) -> DrawResult {
+    let x = (WIDTH - LEGEND_WIDTH + 16) as i32;
     let style = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-    for (i, (name, c)) in entries.iter().enumerate() {
+    for (i, (name, c, swatch)) in entries.iter().enumerate() {
         let y = 60 + 20 * i as i32;
-        root.draw(&Rectangle::new([(x, y - 6), (x + 12, y + 6)], c.filled()))?;
-        root.draw(&Text::new(name.as_str(), (x + 18, y), style.clone()))?;
+        match swatch {
+            Swatch::Box => root.draw(&Rectangle::new([(x + 4, y - 6), (x + 16, y + 6)], c.filled()))?,
+            Swatch::Line(dash) => {
+                // Segments of the level's dash pattern across 20 px.
+                let (on, off) = dash.unwrap_or((20, 0));
+                let mut x0 = x;
+                while x0 < x + 20 {
+                    let x1 = (x0 + on as i32).min(x + 20);
+                    root.draw(&PathElement::new(vec![(x0, y), (x1, y)], c.stroke_width(2)))?;
+                    x0 = x1 + off as i32;
+                }
+            }
+        }
+        root.draw(&Text::new(name.as_str(), (x + 26, y), style.clone()))?;
     }
     Ok(())
 }
 
-fn policy_entries(summary: &Summary) -> Vec<(String, RGBColor)> {
-    summary.policies.iter().enumerate().map(|(i, p)| (p.label.clone(), colour(i))).collect()
+/// How a legend entry shows its series.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Box,
+    /// A line, solid or dashed (pixels on, pixels off).
+    Line(Option<(u32, u32)>),
+}
+
+fn policy_entries(summary: &Summary) -> Vec<(String, RGBColor, Swatch)> {
+    summary.policies.iter().enumerate().map(|(i, p)| (p.label.clone(), colour(i), Swatch::Box)).collect()
+}
+
+/// Each level's line: the colour says the policy, the dashes the level.
+fn level_dash(level: &str) -> Option<(u32, u32)> {
+    match level {
+        "high" => Some((9, 4)),
+        "progress" => Some((2, 3)),
+        _ => None,
+    }
 }
 
 fn success(summary: &Summary) -> anyhow::Result<Chart> {
@@ -324,15 +353,21 @@ fn prompt_tokens(summary: &Summary) -> anyhow::Result<Chart> {
             .label_style((FONT, 12))
             .light_line_style(RGBColor(238, 238, 238))
             .draw()?;
-        let mut series = 0;
         let mut entries = Vec::new();
-        for policy in &summary.policies {
+        for (p, policy) in summary.policies.iter().enumerate() {
+            let c = colour(p);
             for level in &policy.prompt_tokens {
-                let c = colour(series);
-                series += 1;
                 let line = level.points.iter().map(|pt| (pt.step as f64, pt.mean_prompt_tokens));
-                chart.draw_series(LineSeries::new(line, c.stroke_width(2)))?;
-                entries.push((format!("{} · {}", policy.label, level.level), c));
+                let dash = level_dash(&level.level);
+                match dash {
+                    None => {
+                        chart.draw_series(LineSeries::new(line, c.stroke_width(2)))?;
+                    }
+                    Some((on, off)) => {
+                        chart.draw_series(DashedLineSeries::new(line, on, off, c.stroke_width(2)))?;
+                    }
+                }
+                entries.push((format!("{} · {}", policy.label, level.level), c, Swatch::Line(dash)));
             }
         }
         legend(root, &entries)?;
