@@ -86,6 +86,20 @@ else
   log "npm packages up to date"
 fi
 
+# `stepwire report`: headless Chromium for the test that opens the report page, and a sans-serif
+# font for the PNG charts' text. Installed only when missing.
+report_pkgs=""
+command -v chromium >/dev/null 2>&1 || report_pkgs="chromium"
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || report_pkgs="$report_pkgs fonts-dejavu-core"
+if [ -n "$report_pkgs" ]; then
+  log "installing$report_pkgs for stepwire report"
+  sudo_=""
+  [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq $report_pkgs >/dev/null
+fi
+
 # ALFWorld games: unpack the trimmed json_2.1.1 archive and write each game.tw-pddl (stamped).
 # Override the archive with STEPWIRE_ALFWORLD_ARCHIVE, the output with ALFWORLD_DATA.
 alfworld_archive="${STEPWIRE_ALFWORLD_ARCHIVE:-$root/../shared/data/alfworld/alfworld-json_2.1.1-text.tar.gz}"

@@ -63,6 +63,10 @@ stage "python host types are current" env PYTHONPATH=hosts/python "$py" -m stepw
 stage "typescript host tests (hosts/typescript: build, node --test against the real binary)" \
   bash -c "cd hosts/typescript && STEPWIRE_BIN='$root/$stepwire' npm test --silent"
 
+stage "stepwire report: page in headless chromium, PNGs, bad input" env STEPWIRE_REQUIRE_CHROMIUM=1 cargo test -q -p stepwire-runtime --test report
+stage "stepwire report of the quick scienceworld recipe's evaluations (step-hrl, full-history, random)" \
+  "$stepwire" report .cache/recipe/ci-quick-scienceworld/eval-{rl,small-full-history,random}-test.jsonl --out .cache/recipe/ci-quick-scienceworld/report-html
+
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
 for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
 echo "$passed passed, $failed failed"

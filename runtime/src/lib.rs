@@ -5,5 +5,6 @@ pub mod check_bridge;
 pub mod cli;
 pub mod envs;
 pub mod policies;
+pub mod report;
 pub mod runner;
 pub mod server;

@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand, each parsing its own arguments.
 
 pub mod log_writer;
+pub mod report;
 pub mod run;
 pub mod schema;
 pub mod serve;
@@ -28,6 +29,18 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Check that a bridge speaks the environment plane correctly (run it in your CI).
     CheckBridge(crate::check_bridge::CheckBridgeArgs),
+    /// Draw charts of recordings (success, scores, steps, prompt tokens per step) as an HTML page and PNGs
+    ///
+    /// Charts and tables of recorded episodes: success rate per task and split, score and step
+    /// distributions, and prompt tokens per call against the step index for each policy level
+    /// (where STEP-HRL's prompts stay flat and a full-history policy's grow).
+    ///
+    /// Each recording is one policy (a file written by `stepwire run --record`); give several to
+    /// compare them. Writes OUT/index.html (self-contained: inline SVG and CSS, no scripts, opens
+    /// from a file without network), OUT/summary.json (the numbers drawn) and OUT/<chart>.png for
+    /// each chart (text set in a system font). A torn last line (a run killed mid-write) is skipped
+    /// with a warning naming it; any other line that is not a record is an error.
+    Report(report::ReportArgs),
 }
 
 /// Logs go to stderr, always: stdout may carry protocol.
@@ -48,5 +61,6 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Run(args) => run::run(*args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::CheckBridge(args) => Ok(crate::check_bridge::main(args).await),
+        Command::Report(args) => report::run(args),
     }
 }
