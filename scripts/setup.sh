@@ -27,13 +27,16 @@ fi
 
 # Reinstall only when a requirements file changed.
 stamp="$venv/.stepwire-requirements.sha256"
-want=$(cat requirements/runtime.txt requirements/bridges.txt bridges/python/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/runtime.txt requirements/bridges.txt requirements/cluster.txt bridges/python/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing Python packages (first run builds textworld from source: a few minutes)"
   "$venv/bin/pip" install --quiet --upgrade pip wheel setuptools
   "$venv/bin/pip" install --quiet -r requirements/runtime.txt
   if [ -f requirements/bridges.txt ]; then
     "$venv/bin/pip" install --quiet -r requirements/bridges.txt
+  fi
+  if [ -f requirements/cluster.txt ]; then
+    "$venv/bin/pip" install --quiet -r requirements/cluster.txt
   fi
   if [ -f bridges/python/pyproject.toml ]; then
     "$venv/bin/pip" install --quiet -e bridges/python
