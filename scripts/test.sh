@@ -52,6 +52,8 @@ stage "episodes: scienceworld trained policy, model-builder layout, int4 (models
 stage "episodes: alfworld trained policy (models/alfworld-step-hrl)" "$stepwire" run --env alfworld --tasks alfworld --policy models/alfworld-step-hrl --split valid_unseen --episodes 2 --seed 7 --max-steps 50 --jobs 2 --max-failed 0 --no-record
 stage "episodes: textworld onnx policy" "$stepwire" run --env textworld --policy models/tiny-llama --episodes 2 --max-steps 8 --jobs 2 --max-failed 0 --no-record
 
+stage "cluster runs on a local Ray cluster (python -m stepwire_cluster: plan, lost node, resume)" env STEPWIRE_BIN="$root/$stepwire" "$py" -m pytest -q cluster/tests
+
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
 for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
 echo "$passed passed, $failed failed"
