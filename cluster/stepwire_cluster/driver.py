@@ -100,7 +100,7 @@ def _run(args: ClusterArgs, report_out: int) -> int:
     old_term = signal.signal(signal.SIGTERM, stop)
     old_int = signal.signal(signal.SIGINT, stop)
     try:
-        if todo:
+        if todo and stop.signum is None:
             _spread(args, stepwire, todo, appender, stop)
     finally:
         signal.signal(signal.SIGTERM, old_term)
@@ -128,7 +128,7 @@ def _spread(args: ClusterArgs, stepwire: str, todo: list[str], appender: Appende
     env = worker.forwarded_env(dict(os.environ))
     size = args.batch or batch_size(len(todo), ray.cluster_resources().get("CPU", 1.0))
     log.info("%d episodes in batches of %d over %g cluster CPUs", len(todo), size, ray.cluster_resources().get("CPU", 0))
-    pending = {task.remote(stepwire, args.run_args, b, min(args.jobs, len(b)), env): b for b in batches(todo, size)}
+    pending = {task.remote(stepwire, args.run_args, b, min(args.jobs, len(b)), env, os.getcwd()): b for b in batches(todo, size)}
     done_count = 0
     try:
         while pending and stop.signum is None:

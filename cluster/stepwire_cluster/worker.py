@@ -54,8 +54,9 @@ def episode_id(key: dict) -> str:
     return f"{key['env']}/{key['task']}/{key['split']}/{key['variation']}#{key.get('repeat', 0)}"
 
 
-def play_batch(stepwire: str, run_args: list[str], ids: list[str], jobs: int, env: dict[str, str]) -> dict:
-    """Plays `ids` (planned episode ids) with `stepwire run <run_args>`; returns
+def play_batch(stepwire: str, run_args: list[str], ids: list[str], jobs: int, env: dict[str, str], cwd: str) -> dict:
+    """Plays `ids` (planned episode ids) with `stepwire run <run_args>` in `cwd` (the driver's
+    directory: relative paths in the arguments mean the same on every node); returns
     {"episodes": [(id, lines)], "exit": code, "stderr": tail, "node": hostname:pid}."""
     with tempfile.TemporaryDirectory(prefix="stepwire-ray-") as tmp:
         ids_file = os.path.join(tmp, "episodes.txt")
@@ -73,6 +74,7 @@ def play_batch(stepwire: str, run_args: list[str], ids: list[str], jobs: int, en
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env={**os.environ, **env},
+            cwd=cwd if os.path.isdir(cwd) else None,
             preexec_fn=_die_with_parent,
             text=True,
         )
