@@ -21,6 +21,35 @@ READY = "block forever"  # what `ray start --block` logs once its node is up
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Ray starts its worker processes in process groups of their own,
+    so a node is its process tree, not one group)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _kill(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def free_port() -> int:
     # Outside Ray's default worker-port range (10002-19999): the OS's ephemeral ports.
     with socket.socket() as s:
@@ -76,13 +105,16 @@ class LocalCluster:
     @staticmethod
     def kill_node(node: subprocess.Popen) -> None:
         """A lost machine: every process of the node dies at once."""
+        tree = descendants(node.pid)
         try:
             os.killpg(node.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        _kill(tree, signal.SIGKILL)
         node.wait()
 
     def stop(self) -> None:
+        trees = [t for node in self.nodes for t in descendants(node.pid)]
         for node in reversed(self.nodes):
             try:
                 os.killpg(node.pid, signal.SIGTERM)
@@ -98,6 +130,7 @@ class LocalCluster:
                 os.killpg(node.pid, signal.SIGKILL)  # whatever of the group is left
             except ProcessLookupError:
                 pass
+        _kill(trees, signal.SIGKILL)  # and of the trees (workers in groups of their own)
         self.nodes.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
