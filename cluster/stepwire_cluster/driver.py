@@ -126,6 +126,13 @@ def _spread(args: ClusterArgs, stepwire: str, todo: list[str], appender: Appende
         num_cpus=args.jobs, max_retries=args.max_retries, retry_exceptions=False
     )
     env = worker.forwarded_env(dict(os.environ))
+    largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+    if largest < args.jobs:
+        ray.shutdown()
+        raise SystemExit(
+            f"error: --jobs {args.jobs} asks each task for {args.jobs} CPUs, but the largest node of the cluster "
+            f"has {largest:g}: its tasks could never be scheduled"
+        )
     size = args.batch or batch_size(len(todo), ray.cluster_resources().get("CPU", 1.0))
     log.info("%d episodes in batches of %d over %g cluster CPUs", len(todo), size, ray.cluster_resources().get("CPU", 0))
     pending = {task.remote(stepwire, args.run_args, b, min(args.jobs, len(b)), env, os.getcwd()): b for b in batches(todo, size)}

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import ray  # noqa: F401  (installed by scripts/setup.sh: a missing Ray fails here, not skips)
 
 from conftest import CLUSTER, ROOT, stepwire_bin
 from stepwire_cluster.local import LocalCluster, descendants
 
-pytest.importorskip("ray")
 
 # 12 TextWorld games (3 tasks x 4 variations), played twice each with --repeat.
 RUN = ["--env", "textworld", "--policy", "expert", "--max-steps", "60"]
@@ -171,6 +171,13 @@ def test_a_lost_node_has_its_episodes_played_elsewhere(cluster, tmp_path):
     # The batch that was playing on the lost node was retried by Ray on the other one.
     assert set(lost) <= set(ids)
     assert "lost after Ray's retries" not in err
+
+
+def test_jobs_no_node_can_hold_are_refused(cluster, tmp_path):
+    proc = subprocess.run(driver(cluster, *RUN, "--jobs", "4", "--record", str(tmp_path / "r.jsonl")),
+                          env=env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1
+    assert "could never be scheduled" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_bad_address_is_a_clear_error(tmp_path):
