@@ -22,7 +22,7 @@ bench-large:
 
 ## Episodes per minute: stepwire run --jobs N vs the same run on a local Ray cluster of 1 and N worker nodes.
 bench-ray:
-	@scripts/setup.sh && cargo build -q -p stepwire-runtime && .venv/bin/python bench/ray_run.py
+	@scripts/setup.sh && cargo build -q -p stepwire-runtime && STEPWIRE_BIN=target/debug/stepwire .venv/bin/python bench/ray_run.py
 
 schemas:
 	cargo run -q -p stepwire-runtime -- schema
