@@ -27,7 +27,7 @@ fi
 
 # Reinstall only when a requirements file changed.
 stamp="$venv/.stepwire-requirements.sha256"
-want=$(cat requirements/runtime.txt requirements/bridges.txt bridges/python/pyproject.toml requirements/hosts.txt 2>/dev/null | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/runtime.txt requirements/bridges.txt requirements/hosts.txt requirements/cluster.txt bridges/python/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing Python packages (first run builds textworld from source: a few minutes)"
   "$venv/bin/pip" install --quiet --upgrade pip wheel setuptools
@@ -38,6 +38,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # The Python host library's dependencies (its tests run it from hosts/python on PYTHONPATH).
   if [ -f requirements/hosts.txt ]; then
     "$venv/bin/pip" install --quiet -r requirements/hosts.txt
+  fi
+  if [ -f requirements/cluster.txt ]; then
+    "$venv/bin/pip" install --quiet -r requirements/cluster.txt
   fi
   if [ -f bridges/python/pyproject.toml ]; then
     "$venv/bin/pip" install --quiet -e bridges/python

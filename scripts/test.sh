@@ -67,6 +67,8 @@ stage "stepwire report: page in headless chromium, PNGs, bad input" env STEPWIRE
 stage "stepwire report of the quick scienceworld recipe's evaluations (step-hrl, full-history, random)" \
   "$stepwire" report .cache/recipe/ci-quick-scienceworld/eval-{rl,small-full-history,random}-test.jsonl --out .cache/recipe/ci-quick-scienceworld/report-html
 
+stage "cluster runs on a local Ray cluster (python -m stepwire_cluster: plan, lost node, resume)" env STEPWIRE_BIN="$root/$stepwire" "$py" -m pytest -q cluster/tests
+
 printf '\nstages: %d passed, %d failed\n' "$passed" "$failed"
 for f in "${failures[@]}"; do printf '  failed: %s\n' "$f"; done
 echo "$passed passed, $failed failed"

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::envs;
 use crate::policies::ModelOptions;
+use crate::runner::external::{self, ExternalReport, RunMode};
 use crate::runner::plan::Selection;
 use crate::runner::policy::PolicySpec;
 use crate::runner::{self, RecordTarget, RunConfig};
@@ -137,6 +138,23 @@ pub struct RunArgs {
     /// a refused policy request) rather than won, lost or cut at --max-steps.
     #[arg(long, value_name = "N")]
     pub max_failed: Option<usize>,
+
+    /// Print the plan as JSON on stdout (env, split, each episode's id, task, variation, repeat,
+    /// reset seed, and whether the recording already holds it) and play nothing. The recording
+    /// is opened as a run would open it (created; with --resume scanned and its torn tail cut),
+    /// so a driver that spreads the episodes elsewhere appends to a file this command vetted.
+    #[arg(long, conflicts_with_all = ["report_from", "only_episodes"])]
+    pub print_plan: bool,
+    /// Play only these planned episodes: a file of episode ids (`env/task/split/variation#repeat`,
+    /// as --print-plan lists them), one a line. The plan is narrowed to them; an id that is not
+    /// in the plan is an error. How a cluster worker plays its share of a plan.
+    #[arg(long, value_name = "FILE")]
+    pub only_episodes: Option<PathBuf>,
+    /// Play nothing: report the --resume'd recording that a driver filled, from FILE:
+    /// {"played": [ids recorded in this run], "wallSeconds": S, "interrupted": false}. Planned
+    /// episodes the recording lacks count as not run (exit status 1), as in a local run.
+    #[arg(long, value_name = "FILE", requires = "resume")]
+    pub report_from: Option<PathBuf>,
 }
 
 const ENV_HELP: &str = "\
@@ -158,7 +176,11 @@ Examples:
   stepwire run --env lockbox --jobs 2 --json
   stepwire run --env scienceworld --tasks boil,melt --per-task 5 --max-steps 400
   stepwire run --env \"./target/release/my-bridge --data dir\" --episodes 50 --seed 1
-  stepwire run --env lockbox --record runs/x.jsonl --resume";
+  stepwire run --env lockbox --record runs/x.jsonl --resume
+  stepwire run --env lockbox --per-task 2 --no-record --print-plan
+
+Across a Ray cluster: python -m stepwire_cluster run --ray ADDRESS <these run arguments>
+(cluster/README.md); it uses --print-plan, --only-episodes and --report-from.";
 
 fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
     if !v.is_finite() || v <= 0.0 {
@@ -239,13 +261,24 @@ impl RunArgs {
                 }
             },
             progress_bar: !self.quiet,
+            only: self.only_episodes.as_deref().map(external::read_episode_ids).transpose()?,
+            mode: match (&self.report_from, self.print_plan) {
+                (Some(path), _) => RunMode::Report(ExternalReport::read(path)?),
+                (None, true) => RunMode::PrintPlan,
+                (None, false) => RunMode::Play,
+            },
         })
     }
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
+    // A report of a driver's recording plays nothing: no plan line to announce.
+    let reporting = args.report_from.is_some();
     let outcome = runner::run(config, |p| {
+        if reporting {
+            return;
+        }
         let record = p.record.as_ref().map_or_else(|| "off".to_string(), |r| r.display().to_string());
         eprintln!(
             "plan: {} episodes of {} ({} split): {} already recorded, {} to run with {} job(s); recording: {record}",
@@ -253,6 +286,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     })
     .await?;
+    if let Some(listing) = &outcome.listing {
+        println!("{}", serde_json::to_string_pretty(listing)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let s = &outcome.summary;
     if args.json {
         println!("{}", serde_json::to_string_pretty(s)?);

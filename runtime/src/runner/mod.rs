@@ -9,6 +9,7 @@
 //! SIGINT/SIGTERM stop the workers, abandon the episodes in flight (they are not recorded), shut
 //! the bridges down and still write every episode that finished.
 
+pub mod external;
 pub mod plan;
 pub mod policy;
 mod progress;
@@ -33,6 +34,7 @@ use stepwire_sdk::protocol::{
 };
 use tokio::sync::{mpsc, watch};
 
+use external::{PlanListing, RunMode};
 use plan::{PlannedEpisode, Selection};
 use policy::{PolicySpec, RunPolicies};
 use record::Recording;
@@ -85,6 +87,10 @@ pub struct RunConfig {
     pub record: RecordTarget,
     /// Show a progress bar (when stderr is a terminal).
     pub progress_bar: bool,
+    /// Play only these planned episodes (`--only-episodes`): the plan is narrowed to them.
+    pub only: Option<HashSet<String>>,
+    /// Play, print the plan, or report what others recorded.
+    pub mode: RunMode,
 }
 
 /// How a run ended.
@@ -96,6 +102,8 @@ pub struct RunOutcome {
     /// Why the run could not finish its plan although it was not interrupted (bridges would
     /// not restart).
     pub aborted: Option<String>,
+    /// The plan, when `RunMode::PrintPlan` asked for it instead of a run.
+    pub listing: Option<PlanListing>,
 }
 
 /// What the run is about to do, announced before it starts.
@@ -143,6 +151,10 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         anyhow::bail!("--expert-labels needs env/expertAction, which the `{env}` bridge does not offer");
     }
     let (split, plan) = plan::build(&env, &tasks, &config.selection)?;
+    let plan = match &config.only {
+        Some(only) => external::narrow(plan, only)?,
+        None => plan,
+    };
 
     // The recording, and what an earlier run already did.
     let (mut recording, existing) = match &config.record {
@@ -185,6 +197,35 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
             episodes = outside,
             "the recording holds episodes outside this plan; they are left out of the report"
         );
+    }
+    if let RunMode::Report(report) = &config.mode {
+        // The episodes were played elsewhere: nothing is played here; those recorded in this
+        // run are reported as played, the ones still missing as not run.
+        let played: HashSet<&str> = report.played.iter().map(String::as_str).collect();
+        for (i, ep) in plan.iter().enumerate() {
+            if let Some((_, resumed)) = results[i].as_mut() {
+                *resumed = !played.contains(ep.key.id().as_str());
+            }
+        }
+        queue.clear();
+    }
+    if matches!(config.mode, RunMode::PrintPlan) {
+        let recorded: Vec<bool> = results.iter().map(Option::is_some).collect();
+        let record = recording.as_ref().map(|r| r.path().to_path_buf());
+        let listing = PlanListing::new(&env, &split, &plan, &recorded, record);
+        shutdown_bridge(first_bridge).await;
+        let ordered: Vec<(&EpisodeSummary, bool)> = results.iter().flatten().map(|(s, r)| (s, *r)).collect();
+        let summary = RunSummary::build(ReportInput {
+            env: &env,
+            split: &split,
+            policy: &config.policy.label(),
+            planned: plan.len(),
+            interrupted: false,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            record: listing.record.as_ref().map(|r| r.display().to_string()),
+            results: ordered,
+        });
+        return Ok(RunOutcome { summary, interrupted_by: None, aborted: None, listing: Some(listing) });
     }
     let to_run = queue.len();
     let jobs = config.jobs.max(1).min(to_run.max(1));
@@ -282,23 +323,31 @@ pub async fn run(config: RunConfig, announce: impl FnOnce(&PlanInfo)) -> anyhow:
         return Err(e);
     }
 
+    let (external_wall, external_interrupted) = match &config.mode {
+        RunMode::Report(r) => (Some(r.wall_seconds), r.interrupted),
+        _ => (None, false),
+    };
     let ordered: Vec<(&EpisodeSummary, bool)> = results.iter().flatten().map(|(s, r)| (s, *r)).collect();
     let summary = RunSummary::build(ReportInput {
         env: &env,
         split: &split,
         policy: &config.policy.label(),
         planned: plan.len(),
-        interrupted: interrupted_by.is_some(),
-        wall_seconds: started.elapsed().as_secs_f64(),
+        interrupted: interrupted_by.is_some() || external_interrupted,
+        wall_seconds: external_wall.unwrap_or_else(|| started.elapsed().as_secs_f64()),
         record: recording.as_ref().map(|r| r.path().display().to_string()),
         results: ordered,
     });
-    let aborted = if interrupted_by.is_none() && summary.not_run > 0 {
-        Some(gone.first().cloned().unwrap_or_else(|| "the workers stopped early".into()))
+    let aborted = if interrupted_by.is_none() && !external_interrupted && summary.not_run > 0 {
+        let fallback = match config.mode {
+            RunMode::Report(_) => "the recording lacks them (the cluster run did not finish them)",
+            _ => "the workers stopped early",
+        };
+        Some(gone.first().cloned().unwrap_or_else(|| fallback.into()))
     } else {
         None
     };
-    Ok(RunOutcome { summary, interrupted_by, aborted })
+    Ok(RunOutcome { summary, interrupted_by, aborted, listing: None })
 }
 
 /// SIGINT and SIGTERM as one stream of signal numbers.
