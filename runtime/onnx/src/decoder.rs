@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
@@ -13,6 +14,7 @@ use tracing::{debug, warn};
 use crate::device::{self, Device};
 use crate::error::{OnnxError, Result};
 use crate::kv::{Kv, Padding};
+use crate::weights::SharedWeights;
 use crate::{graph, ortlib};
 
 /// Shapes and names discovered from the model's input metadata.
@@ -67,7 +69,9 @@ pub struct SessionOptions {
 
 /// A loaded decoder session.
 pub struct Decoder {
+    // Declared before `model`: the session must go before the weights it was given.
     session: Session,
+    model: Arc<LoadedModel>,
     pub spec: ModelSpec,
     pub path: PathBuf,
     pub device: Device,
@@ -95,25 +99,67 @@ impl Decoder {
     ///
     /// The graph is first rewritten at load (see [`graph`](crate::graph)): `logits` for the last
     /// position only, and the export's shape arithmetic folded. A rewrite ONNX Runtime refuses
-    /// is dropped and the model loaded as it is.
+    /// is dropped and the model loaded as it is. On the CPU, weights in external data are
+    /// memory-mapped and shared with every later session of the model (see [`weights`](crate::weights)).
     pub fn load(path: &Path, opts: SessionOptions) -> Result<Self> {
         // A missing or unloadable library is reported as itself, not as a refused rewrite.
         ortlib::environment()?;
         let model_err = |m: String| OnnxError::model(path, m);
         crate::memory::check_fits(path, None)?;
         let bytes = std::fs::read(path).map_err(|e| model_err(format!("cannot read: {e}")))?;
-        let rewritten = if opts.keep_graph { None } else { rewritten_session(path, &bytes, opts) };
-        let last_position_logits = rewritten.as_ref().is_some_and(|(_, r)| r.last_position_logits);
-        let shape_fold = rewritten.as_ref().and_then(|(_, r)| r.shape_fold);
+        let rewritten = if opts.keep_graph {
+            None
+        } else {
+            graph::rewrite(&bytes).map_err(|why| debug!(path = %path.display(), "graph not rewritten: {why}")).ok()
+        };
+        if let Some(r) = rewritten {
+            let mut model = LoadedModel::new(path, r.bytes, r.last_position_logits, r.shape_fold, opts);
+            match commit(path, &mut model, opts) {
+                Ok(session) => return Decoder::from_session(path, Arc::new(model), session, opts),
+                Err(e) => {
+                    warn!(path = %path.display(), "the rewritten graph did not load ({e}); using the model as it is")
+                }
+            }
+        }
+        let mut model = LoadedModel::new(path, bytes, false, None, opts);
+        let session = commit(path, &mut model, opts)?;
+        Decoder::from_session(path, Arc::new(model), session, opts)
+    }
+
+    /// A second session of the same model, for a thread that runs passes at the same time as
+    /// this one: built from this one's (rewritten) model bytes, without reading or rewriting the
+    /// file again, and sharing its weights and their pre-packed forms when this one does
+    /// ([`Decoder::shared_weights`]).
+    pub fn load_again(&self) -> Result<Decoder> {
+        let session = build_session(&self.path, &self.model, self.options)?;
+        Decoder::from_session(&self.path, self.model.clone(), session, self.options)
+    }
+
+    /// The weights this session shares with the model's other sessions: `(initializers, bytes)`,
+    /// or `None` when it holds a copy of its own (a model without external data, a GPU, or
+    /// ONNX Runtime refusing to share).
+    pub fn shared_weights(&self) -> Option<(usize, u64)> {
+        self.model.weights.as_ref().map(|w| (w.count(), w.bytes))
+    }
+
+    /// Whether `other` was built from the same loaded model bytes as this session.
+    pub fn same_model(&self, other: &Decoder) -> bool {
+        Arc::ptr_eq(&self.model, &other.model)
+    }
+
+    fn from_session(
+        path: &Path,
+        model: Arc<LoadedModel>,
+        session: (Session, Device),
+        opts: SessionOptions,
+    ) -> Result<Self> {
+        let (session, device) = session;
+        let spec = discover(&session, path).map_err(|m| OnnxError::model(path, m))?;
+        let (last_position_logits, shape_fold) = (model.last_position_logits, model.shape_fold);
         if let Some(report) = shape_fold {
             debug!(path = %path.display(), ?report, "shape arithmetic folded");
         }
-        let (session, device) = match rewritten {
-            Some((s, _)) => s,
-            None => build_session(path, &bytes, opts)?,
-        };
-        let spec = discover(&session, path).map_err(model_err)?;
-        debug!(path = %path.display(), ?spec, last_position_logits, "decoder loaded");
+        debug!(path = %path.display(), ?spec, last_position_logits, shared = ?model.weights, "decoder loaded");
         let past_names = (0..spec.num_layers)
             .flat_map(|i| [format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value")])
             .collect();
@@ -121,6 +167,7 @@ impl Decoder {
             (0..spec.num_layers).flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")]).collect();
         Ok(Decoder {
             session,
+            model,
             spec,
             path: path.to_path_buf(),
             device,
@@ -130,12 +177,6 @@ impl Decoder {
             past_names,
             present_names,
         })
-    }
-
-    /// A second, independent session of the same model (its own copy of the weights), for a
-    /// thread that runs passes at the same time as this one.
-    pub fn load_again(&self) -> Result<Decoder> {
-        Decoder::load(&self.path, self.options)
     }
 
     /// An empty cache for a first pass.
@@ -242,22 +283,49 @@ fn last_logits(out: &mut SessionOutputs<'_>, batch: usize, rows: usize) -> Resul
     Ok((last, vocab))
 }
 
-/// A session for the rewritten graph, or `None` (logged) when the rewrite does not apply or ONNX
-/// Runtime refuses it.
-fn rewritten_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Option<((Session, Device), graph::Rewritten)> {
-    let rewritten =
-        graph::rewrite(bytes).map_err(|why| debug!(path = %path.display(), "graph not rewritten: {why}")).ok()?;
-    match build_session(path, &rewritten.bytes, opts) {
-        Ok(session) => Some((session, rewritten)),
-        Err(e) => {
-            warn!(path = %path.display(), "the rewritten graph did not load ({e}); using the model as it is");
-            None
-        }
+/// The model bytes a decoder's sessions are built from, and the weights they share.
+struct LoadedModel {
+    bytes: Vec<u8>,
+    last_position_logits: bool,
+    shape_fold: Option<graph::shape_fold::Report>,
+    weights: Option<SharedWeights>,
+}
+
+impl LoadedModel {
+    fn new(
+        path: &Path,
+        bytes: Vec<u8>,
+        last_position_logits: bool,
+        shape_fold: Option<graph::shape_fold::Report>,
+        opts: SessionOptions,
+    ) -> Self {
+        // A GPU session would copy CPU-side initializers to the device anyway.
+        let weights = match opts.device {
+            Device::Cpu => SharedWeights::map(path, &bytes)
+                .map_err(|e| warn!(path = %path.display(), "weights not shared between sessions: {e}"))
+                .ok()
+                .flatten(),
+            Device::Cuda { .. } => None,
+        };
+        LoadedModel { bytes, last_position_logits, shape_fold, weights }
     }
 }
 
-/// A session for the model in `bytes`, on the requested device (or CPU when it falls back).
-fn build_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Result<(Session, Device)> {
+/// The first session of a model: with shared weights, or without them when ONNX Runtime refuses
+/// (then later sessions hold copies of their own too).
+fn commit(path: &Path, model: &mut LoadedModel, opts: SessionOptions) -> Result<(Session, Device)> {
+    match build_session(path, model, opts) {
+        Err(e) if model.weights.is_some() => {
+            warn!(path = %path.display(), "the model did not load with shared weights ({e}); each session gets its own");
+            model.weights = None;
+            build_session(path, model, opts)
+        }
+        result => result,
+    }
+}
+
+/// A session for `model`, on the requested device (or CPU when it falls back).
+fn build_session(path: &Path, model: &LoadedModel, opts: SessionOptions) -> Result<(Session, Device)> {
     let env = ortlib::environment()?;
     let model_err = |m: String| OnnxError::model(path, m);
     let mut builder = Session::builder(&env)
@@ -283,10 +351,19 @@ fn build_session(path: &Path, bytes: &[u8], opts: SessionOptions) -> Result<(Ses
             .with_config_entry("session.model_external_initializers_file_folder_path", dir.to_string_lossy())
             .map_err(|e| model_err(format!("cannot set the external data folder: {e}")))?;
     }
+    if let Some(weights) = &model.weights {
+        builder = weights.apply(builder).map_err(model_err)?;
+    }
     let (mut builder, device) = device::apply(builder, opts.device);
-    let session = builder.commit_from_memory(bytes).map_err(|e| {
-        model_err(format!("not a loadable ONNX model ({e}); re-export it with Optimum (text-generation-with-past)"))
-    })?;
+    let mut commit = move || {
+        builder.commit_from_memory(&model.bytes).map_err(|e| {
+            model_err(format!("not a loadable ONNX model ({e}); re-export it with Optimum (text-generation-with-past)"))
+        })
+    };
+    let session = match &model.weights {
+        Some(weights) => weights.while_packing(commit),
+        None => commit(),
+    }?;
     Ok((session, device))
 }
 

@@ -31,6 +31,7 @@ pub mod sequence;
 pub mod template;
 pub mod tokenize;
 pub mod trie;
+pub mod weights;
 
 pub use device::Device;
 pub use engine::BatchOptions;

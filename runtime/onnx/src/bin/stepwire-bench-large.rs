@@ -96,6 +96,12 @@ fn model(args: &Args) -> Result<Value, String> {
     .map_err(|e| e.to_string())?;
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
     let rss_loaded = memory_mib("VmRSS:");
+    // Private memory and mapped file pages (which the kernel can drop) after loading.
+    let (anon_loaded, file_loaded) = (memory_mib("RssAnon:"), memory_mib("RssFile:"));
+    let second_session_ms = policy
+        .stats(Role::Low)
+        .map(|s| s.second_session_load_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6)
+        .filter(|&ms| ms > 0.0);
     let cancel = CancellationToken::new();
     let run = |req: &GenerateRequest| -> Result<(f64, usize), String> {
         let t = Instant::now();
@@ -160,6 +166,9 @@ fn model(args: &Args) -> Result<Value, String> {
         "load_ms": round(load_ms),
         "rss_before_load_mib": round(rss_before),
         "rss_loaded_mib": round(rss_loaded),
+        "rss_anon_loaded_mib": round(anon_loaded),
+        "rss_file_loaded_mib": round(file_loaded),
+        "second_session_load_ms": second_session_ms.map(round),
         "peak_rss_mib": round(memory_mib("VmHWM:")),
         "prompt_tokens": prompt_tokens,
         "prompt_ids": policy.prompt_ids(Role::Low, &prompt).map_err(|e| e.to_string())?,

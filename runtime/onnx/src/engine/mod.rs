@@ -39,8 +39,9 @@ pub struct BatchOptions {
     /// How long an idle worker waits for more requests before starting (0: start at once;
     /// later arrivals still join the running batch at the next step).
     pub max_wait: Duration,
-    /// Prefill on a second session (a second copy of the weights in memory), at the same time
-    /// as the batch decodes. Off: one session, prefill and decode take turns.
+    /// Prefill on a second session, at the same time as the batch decodes. The second session is
+    /// built from the first one's model bytes and shares its weights where ONNX Runtime can
+    /// ([`Decoder::load_again`]). Off: one session, prefill and decode take turns.
     pub overlap_prefill: bool,
 }
 
@@ -69,6 +70,8 @@ pub struct EngineStats {
     pub decode_ns: AtomicU64,
     /// Tokens fed by decode passes (more than the rows when forced tokens go in one pass).
     pub decode_tokens: AtomicU64,
+    /// Time to build the prefill thread's session (ns; 0 without one).
+    pub second_session_load_ns: AtomicU64,
 }
 
 impl EngineStats {
@@ -135,11 +138,15 @@ impl Engine {
         let queue = Arc::new(queue::Queue::default());
         let admission = Arc::new(prefill::Admission { tok: tokenizer.clone(), cache, stats: stats.clone() });
         // A second session that cannot be had (memory, a GPU that is full) costs speed, not service.
+        let started = std::time::Instant::now();
         let prefill_session = batch.overlap_prefill.then(|| decoder.load_again()).and_then(|second| {
             second
                 .map_err(|e| warn!(model = %decoder.path.display(), "no second session for overlapped prefill ({e}); using one"))
                 .ok()
         });
+        if prefill_session.is_some() {
+            stats.second_session_load_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
         let decoding = decode::Decoding {
             decoder,
             admission: admission.clone(),
