@@ -173,8 +173,11 @@ fn external(t: &TensorProto) -> Option<Place> {
         return None;
     }
     let get = |k: &str| t.external_data.iter().find(|e| e.key == k).map(|e| e.value.as_str());
+    // Only files inside the model's folder, as ONNX Runtime itself insists; anything else is left
+    // to ONNX Runtime, which refuses it with its own error.
+    let inside = |l: &str| Path::new(l).components().all(|c| matches!(c, std::path::Component::Normal(_)));
     Some(Place {
-        location: get("location")?.to_string(),
+        location: get("location").filter(|l| inside(l))?.to_string(),
         offset: get("offset").map_or(Some(0), |v| v.parse().ok())?,
         length: get("length")?.parse().ok()?,
     })
@@ -229,4 +232,33 @@ fn tensor_over(
         _ => None,
     };
     made.transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use onnx_protobuf::{tensor_proto::DataLocation, StringStringEntryProto, TensorProto};
+
+    use super::external;
+
+    fn stored_at(location: &str) -> TensorProto {
+        let entry = |k: &str, v: &str| {
+            let mut e = StringStringEntryProto::new();
+            e.key = k.into();
+            e.value = v.into();
+            e
+        };
+        let mut t = TensorProto::new();
+        t.data_location = DataLocation::EXTERNAL.into();
+        t.external_data = vec![entry("location", location), entry("offset", "0"), entry("length", "4")];
+        t
+    }
+
+    #[test]
+    fn only_external_data_inside_the_model_folder_is_mapped() {
+        assert!(external(&stored_at("model.onnx_data")).is_some());
+        assert!(external(&stored_at("weights/part1.bin")).is_some());
+        for outside in ["../secret.bin", "/etc/passwd", "weights/../../x"] {
+            assert!(external(&stored_at(outside)).is_none(), "{outside}");
+        }
+    }
 }
