@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # llama.cpp for the large-model benchmark (scripts/bench-large.sh calls this), idempotently:
 #  1. llama-cpp-python (requirements/llamacpp.txt) built from PyPI's sdist, CPU only, with
-#     -march=native, into its own venv .cache/llamacpp/venv (the project's .venv is not touched);
+#     -march=native, into its own venv .cache/llamacpp/venv (.venv only gains sentencepiece, which
+#     the converter imports: requirements/llamacpp-convert.txt);
 #  2. each model's random-weight checkpoint (.cache/large/<name>-hf) converted to GGUF f32 by the
 #     converter the sdist vendors (convert_hf_to_gguf.py, run by scripts/gguf.py) and quantised to
 #     Q4_0 (block 32, symmetric: llama.cpp's closest to the ONNX int4), as

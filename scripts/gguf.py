@@ -71,7 +71,8 @@ def quantize(model: Path, out: Path, threads: int) -> None:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
     params.nthread = threads
-    # Q4_0 everywhere: by default llama.cpp keeps the output / tied embedding matrix at Q6_K.
+    # Q4_0 everywhere: by default llama.cpp keeps the output / tied embedding matrix at Q6_K (Q8_0
+    # when its rows are no multiple of 256, as Qwen's 896), where the ONNX int4 has it at 4 bits.
     params.pure = True
     partial = out.with_name(out.name + ".partial")
     rc = llama_cpp.llama_model_quantize(str(model).encode(), str(partial).encode(), params)
