@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
+
+from matched_work import measure
 
 
 def set_threads(model: Path, threads: int) -> None:
@@ -57,24 +58,10 @@ def main() -> int:
             gen.generate_next_token()
         return t1 - t0, time.perf_counter() - t1
 
-    ids = work["prompt_ids"]
-    generate(ids, 2)  # warm-up
-    prefill, per_token = [], []
-    for _ in range(a.repeats):
-        p, d = generate(ids, a.decode_tokens + 1)
-        prefill.append(p)
-        per_token.append(d / a.decode_tokens)
-    steps: dict[int, float] = {}
-    for call in work["step_work"]:
-        p, d = generate(call["prompt_ids"], max(1, call["new_tokens"]))
-        steps[call["step"]] = steps.get(call["step"], 0.0) + p + d
+    timings = measure(generate, work, a.decode_tokens, a.repeats)
     out = {
         "model": str(a.model), "threads": a.threads, "load_ms": round(load_ms, 2),
-        "prefill_ms": round(statistics.median(prefill) * 1000, 2),
-        "prefill_tok_s": round(len(ids) / statistics.median(prefill), 2),
-        "decode_ms_per_token": round(statistics.median(per_token) * 1000, 3),
-        "decode_tok_s": round(1 / statistics.median(per_token), 2),
-        "step_ms": round(statistics.median(steps.values()) * 1000, 2) if steps else None,
+        **timings,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "onnxruntime_genai": og.__version__ if hasattr(og, "__version__") else None,
     }
