@@ -47,6 +47,19 @@ pub fn draw_all(summary: &Summary) -> anyhow::Result<Vec<Chart>> {
 }
 
 /// Draws on a fresh SVG canvas and returns the document, with a `<title>` for readers and tests.
+/// The frame every chart shares: caption, margins, room for the legend on the right and for
+/// the axis labels (`y_label_width` pixels on the left).
+fn frame<'a, 'b, 'c>(root: &'a Area<'c>, title: &str, y_label_width: u32) -> ChartBuilder<'a, 'b, SVGBackend<'c>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, (FONT, 18))
+        .margin(12)
+        .margin_right(LEGEND_WIDTH)
+        .x_label_area_size(36)
+        .y_label_area_size(y_label_width);
+    builder
+}
+
 fn render(id: &'static str, title: &str, height: u32, draw: impl FnOnce(&Area) -> DrawResult) -> anyhow::Result<Chart> {
     let mut svg = String::new();
     {
@@ -163,12 +176,7 @@ fn success(summary: &Summary) -> anyhow::Result<Chart> {
     let height = 120 + n as u32 * row_height(summary.policies.len());
     let title = "Success rate per task and split";
     render("success", title, height, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(12)
-            .margin_right(LEGEND_WIDTH)
-            .x_label_area_size(36)
-            .y_label_area_size(label_width(labels.iter().map(|l| l.len())))
+        let mut chart = frame(root, title, label_width(labels.iter().map(|l| l.len())))
             .build_cartesian_2d(0f64..1.12f64, 0f64..n as f64)?;
         chart
             .configure_mesh()
@@ -223,12 +231,7 @@ fn scores(summary: &Summary) -> anyhow::Result<Chart> {
     let height = 120 + n as u32 * row_height(summary.policies.len());
     let title = "Score distribution per task (box: quartiles, bar: median, line: range)";
     render("scores", title, height, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(12)
-            .margin_right(LEGEND_WIDTH)
-            .x_label_area_size(36)
-            .y_label_area_size(label_width(labels.iter().map(|l| l.len())))
+        let mut chart = frame(root, title, label_width(labels.iter().map(|l| l.len())))
             .build_cartesian_2d((lo - pad)..(hi + pad), 0f64..n as f64)?;
         chart
             .configure_mesh()
@@ -301,13 +304,7 @@ fn steps(summary: &Summary) -> anyhow::Result<Chart> {
     let top = counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64 * 1.1;
     let title = format!("Steps per episode (bins of {width})");
     render("steps", &title, 420, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, (FONT, 18))
-            .margin(12)
-            .margin_right(LEGEND_WIDTH)
-            .x_label_area_size(36)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..(bins as u64 * width) as f64, 0f64..top)?;
+        let mut chart = frame(root, &title, 50).build_cartesian_2d(0f64..(bins as u64 * width) as f64, 0f64..top)?;
         chart
             .configure_mesh()
             .x_desc("environment steps")
@@ -337,12 +334,7 @@ fn prompt_tokens(summary: &Summary) -> anyhow::Result<Chart> {
     let (max_step, max_tokens) = points.fold((0u64, 0f64), |(s, t), pt| (s.max(pt.step), t.max(pt.mean_prompt_tokens)));
     let title = "Prompt tokens per call against the step index (mean over episodes)";
     render("prompt-tokens", title, 480, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(12)
-            .margin_right(LEGEND_WIDTH)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
+        let mut chart = frame(root, title, 60)
             .build_cartesian_2d(0f64..(max_step + 1) as f64, 0f64..(max_tokens * 1.1).max(1.0))?;
         chart
             .configure_mesh()
