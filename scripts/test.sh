@@ -31,6 +31,7 @@ stage "rust tests" cargo test --workspace -q
 stage "cuda feature builds" cargo check -q -p stepwire-runtime --features cuda
 stage "python bridge sdk tests" "$py" -m pytest -q bridges/python/tests
 stage "training package tests" env HF_HUB_OFFLINE=1 "$py" -m pytest -q train/tests
+stage "benchmark tools tests (operator profiles, paired rounds)" "$py" -m pytest -q bench/tests
 stage "environment bridge tests" "$py" -m pytest -q bridges/scienceworld/tests bridges/alfworld/tests bridges/textworld/tests
 
 stepwire=target/debug/stepwire

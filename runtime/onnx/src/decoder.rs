@@ -351,6 +351,9 @@ fn build_session(path: &Path, model: &LoadedModel, opts: SessionOptions) -> Resu
             .with_config_entry("session.model_external_initializers_file_folder_path", dir.to_string_lossy())
             .map_err(|e| model_err(format!("cannot set the external data folder: {e}")))?;
     }
+    if let Some(prefix) = std::env::var_os("STEPWIRE_ORT_PROFILE") {
+        builder = builder.with_profiling(prefix).map_err(|e| model_err(format!("cannot turn on profiling: {e}")))?;
+    }
     if let Some(weights) = &model.weights {
         builder = weights.apply(builder).map_err(model_err)?;
     }

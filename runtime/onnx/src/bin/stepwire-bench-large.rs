@@ -120,15 +120,26 @@ fn model(args: &Args) -> Result<Value, String> {
     };
     run(&free(2))?; // warm-up: first-run allocations
 
+    // The engine's counters: [prefills, prefill_tokens, decode_steps, decode_rows, max_rows,
+    // prefill_ns, decode_ns, decode_tokens].
+    let counters = || policy.stats(Role::Low).map_or([0; 8], |s| s.snapshot());
+    let prefill_ns = || counters()[5];
+    let decode_start = counters();
     let (mut prefill, mut decode) = (Vec::new(), Vec::new());
     for _ in 0..args.repeats {
         prefill.push(run(&free(1))?.0);
+        // Decode time: the long call less its own prefill pass (not another call's, which would
+        // carry that call's noise into the difference), over the tokens after the first.
+        let before = prefill_ns();
         let (secs, n) = run(&free(args.decode_tokens + 1))?;
-        decode.push((secs, n));
+        let own_prefill_s = (prefill_ns() - before) as f64 / 1e9;
+        decode.push((secs - own_prefill_s) / (n.max(2) - 1) as f64);
     }
     let prefill_s = median(prefill);
-    // Decode time: the long call less the prefill, over the tokens after the first.
-    let per_token_s = median(decode.iter().map(|&(s, n)| (s - prefill_s) / (n.max(2) - 1) as f64).collect());
+    let per_token_s = median(decode);
+    // The model passes alone, so that the loop around them (sampling, tensors, bindings) shows.
+    let decode_end = counters();
+    let pass_ms = (decode_end[6] - decode_start[6]) as f64 / 1e6 / (decode_end[2] - decode_start[2]).max(1) as f64;
 
     let (mut steps, mut step_work) = (Vec::new(), Vec::new());
     for i in 0..args.repeats {
@@ -156,7 +167,7 @@ fn model(args: &Args) -> Result<Value, String> {
         }
     }
     let onnx = stepwire_onnx::manifest::Manifest::load(dir).map_err(|e| e.to_string())?.models[0].onnx.clone();
-    let weights = decode_weight_bytes(&onnx)?;
+    let weights = decode_weight_bytes(&onnx, args.keep_graph)?;
     Ok(json!({
         "model": dir.display().to_string(),
         "threads": args.threads,
@@ -178,10 +189,18 @@ fn model(args: &Args) -> Result<Value, String> {
         "prefill_tok_s": round(prompt_tokens as f64 / prefill_s),
         "decode_ms_per_token": round(per_token_s * 1000.0),
         "decode_tok_s": round(1.0 / per_token_s),
+        "decode_pass_ms": round(pass_ms),
         "step_ms": round(median(steps.iter().map(|s| s.0).collect()) * 1000.0),
         "step": if steps.iter().all(|s| s.1) { "constrained act + progress" } else { "constrained act" },
         "weight_bytes_per_decode": weights.per_decode,
         "matmul_flops_per_token": weights.flops_per_token,
+        // The prefill pass's matrix-product work: the LM head for the last position only when
+        // the load-time rewrite applied, for every position when it did not.
+        "prefill_matmul_flops": if weights.last_position_logits {
+            (weights.flops_per_token - weights.head_flops) * prompt_tokens as u64 + weights.head_flops
+        } else {
+            weights.flops_per_token * prompt_tokens as u64
+        },
         "weight_bytes_total": weights.total,
     }))
 }
@@ -196,10 +215,18 @@ struct WeightBytes {
     per_decode: u64,
     total: u64,
     flops_per_token: u64,
+    /// Of `flops_per_token`, the LM head's (the product `logits` comes from), which a prefill
+    /// with last-position logits runs for one position only.
+    head_flops: u64,
+    /// Whether stepwire's load-time rewrite gives this graph last-position logits.
+    last_position_logits: bool,
 }
 
-fn decode_weight_bytes(onnx: &Path) -> Result<WeightBytes, String> {
+fn decode_weight_bytes(onnx: &Path, keep_graph: bool) -> Result<WeightBytes, String> {
     let bytes = std::fs::read(onnx).map_err(|e| format!("cannot read {}: {e}", onnx.display()))?;
+    // The decoder's own rewrite, redone here to learn what it made of this graph.
+    let last_position_logits =
+        !keep_graph && stepwire_onnx::graph::rewrite(&bytes).is_ok_and(|r| r.last_position_logits);
     let model = ModelProto::parse_from_bytes(&bytes).map_err(|e| format!("cannot parse {}: {e}", onnx.display()))?;
     let graph = model.graph.as_ref().ok_or("the model has no graph")?;
     let gather_only = |name: &str| {
@@ -225,9 +252,9 @@ fn decode_weight_bytes(onnx: &Path) -> Result<WeightBytes, String> {
         })
     };
     let attr = |n: &onnx_protobuf::NodeProto, a: &str| n.attribute.iter().find(|x| x.name == a).map(|x| x.i as u64);
-    let mut flops_per_token = 0u64;
+    let (mut flops_per_token, mut head_flops) = (0u64, 0u64);
     for n in &graph.node {
-        flops_per_token += match n.op_type.as_str() {
+        let flops = match n.op_type.as_str() {
             "MatMulNBits" => 2 * attr(n, "K").unwrap_or(0) * attr(n, "N").unwrap_or(0),
             "MatMul" => match n.input.get(1).and_then(|b| init_dims(b)) {
                 Some(d) if d.len() == 2 => 2 * d[0] as u64 * d[1] as u64,
@@ -235,12 +262,16 @@ fn decode_weight_bytes(onnx: &Path) -> Result<WeightBytes, String> {
             },
             _ => 0,
         };
+        flops_per_token += flops;
+        if n.output.iter().any(|o| o == "logits") {
+            head_flops = flops;
+        }
     }
-    Ok(WeightBytes { per_decode, total, flops_per_token })
+    Ok(WeightBytes { per_decode, total, flops_per_token, head_flops, last_position_logits })
 }
 
 /// Memory bandwidth (STREAM copy: bytes read + written per second, best of 5) and ONNX
-/// Runtime's fp32 GEMM rate on a prefill-shaped product ([300, 2048] x [2048, 2048]).
+/// Runtime's fp32 GEMM rate on prefill-shaped products (the best of [`GEMM_SHAPES`]).
 fn machine(args: &Args) -> Result<Value, String> {
     const BYTES: usize = 1 << 30; // per array: far beyond any cache
     let n = BYTES / 4;
@@ -260,9 +291,22 @@ fn machine(args: &Args) -> Result<Value, String> {
     std::hint::black_box(&dst);
     let copy_gb_s = 2.0 * BYTES as f64 / best / 1e9;
     drop((src, dst));
-    let gemm = gemm_gflops(args.threads, 300, 2048, 2048)?;
-    Ok(json!({"machine": true, "threads": args.threads, "copy_gb_s": round(copy_gb_s), "gemm_gflop_s": round(gemm)}))
+    // The GEMM peak: the best of prefill-shaped products of both models' layer sizes (MLAS's rate
+    // depends on the shape; one shape alone under-reads the peak a model's own pass can beat).
+    let mut shapes = Vec::new();
+    for (k, n) in GEMM_SHAPES {
+        shapes.push(json!({"m": 300, "k": k, "n": n, "gflop_s": round(gemm_gflops(args.threads, 300, k, n)?)}));
+    }
+    let gemm = shapes.iter().filter_map(|s| s["gflop_s"].as_f64()).fold(0.0, f64::max);
+    Ok(json!({
+        "machine": true, "threads": args.threads, "copy_gb_s": round(copy_gb_s), "gemm_gflop_s": round(gemm),
+        "gemm_shapes": shapes,
+    }))
 }
+
+/// `[k, n]` of the GEMM probe's weight: Qwen2.5-0.5B's MLP (896 x 4864) and Llama-3.2-1B's
+/// attention and MLP (2048 x 2048, 2048 x 8192), each times a 300-row activation.
+const GEMM_SHAPES: [(usize, usize); 3] = [(896, 4864), (2048, 2048), (2048, 8192)];
 
 fn gemm_gflops(threads: usize, m: usize, k: usize, n: usize) -> Result<f64, String> {
     use onnx_protobuf::{tensor_proto, GraphProto, NodeProto, OperatorSetIdProto, TensorProto};
@@ -318,7 +362,7 @@ fn gemm_gflops(threads: usize, m: usize, k: usize, n: usize) -> Result<f64, Stri
         .map_err(|e| format!("cannot build the GEMM session: {e}"))?;
     let a: Vec<f32> = (0..m * k).map(|i| ((i % 89) as f32 - 44.0) / 89.0).collect();
     let mut best = f64::INFINITY;
-    for _ in 0..7 {
+    for _ in 0..10 {
         let input = Tensor::from_array(([m, k], a.clone())).map_err(|e| e.to_string())?;
         let t = Instant::now();
         session.run(ort::inputs!["A" => input]).map_err(|e| e.to_string())?;

@@ -3,11 +3,14 @@
 //!
 //! * [`last_logits`]: the LM head runs for the last position only.
 //! * [`shape_fold`]: the export's run-time shape arithmetic becomes constants where it provably is.
+//! * [`transposed_weights`]: a product by a transposed weight (a tied LM head) reads the weight as
+//!   stored, so ONNX Runtime makes no second, unshared copy of it.
 
 pub mod last_logits;
 pub mod shape_fold;
 mod shape_infer;
 mod symbolic;
+pub mod transposed_weights;
 
 use onnx_protobuf::{Message, ModelProto};
 use tracing::debug;
@@ -38,6 +41,11 @@ pub fn rewrite(model_bytes: &[u8]) -> Result<Rewritten, String> {
             None
         }
     };
+    // Last: shape inference (shape_fold) knows the standard MatMul, not FusedMatMul.
+    match transposed_weights::apply(&mut model) {
+        Ok(n) => debug!("{n} products read their transposed weight as stored"),
+        Err(why) => debug!("no transposed weight rewritten: {why}"),
+    }
     let bytes = model.write_to_bytes().map_err(|e| format!("cannot write the rewritten model: {e}"))?;
     Ok(Rewritten { bytes, last_position_logits, shape_fold })
 }
