@@ -60,7 +60,7 @@ pub fn apply(model: &mut ModelProto) -> Result<usize, String> {
                 continue;
             }
             let plain = node.domain.is_empty() && node.input.len() == 2;
-            if plain && node.op_type == "MatMul" && node.input[1] == transposed {
+            if plain && node.op_type == "MatMul" && node.input[1] == transposed && node.input[0] != transposed {
                 node.op_type = "FusedMatMul".into();
                 node.domain = MICROSOFT.into();
                 node.input[1] = weight.clone();
