@@ -166,6 +166,8 @@ fn model(args: &Args) -> Result<Value, String> {
             step_work.push(json!({"prompt_ids": ids, "new_tokens": tokens, "step": i}));
         }
     }
+    // Peak memory before the model file is read again below, for its weight count.
+    let peak_rss = memory_mib("VmHWM:");
     let onnx = stepwire_onnx::manifest::Manifest::load(dir).map_err(|e| e.to_string())?.models[0].onnx.clone();
     let weights = decode_weight_bytes(&onnx, args.keep_graph)?;
     Ok(json!({
@@ -180,7 +182,7 @@ fn model(args: &Args) -> Result<Value, String> {
         "rss_anon_loaded_mib": round(anon_loaded),
         "rss_file_loaded_mib": round(file_loaded),
         "second_session_load_ms": second_session_ms.map(round),
-        "peak_rss_mib": round(memory_mib("VmHWM:")),
+        "peak_rss_mib": round(peak_rss),
         "prompt_tokens": prompt_tokens,
         "prompt_ids": policy.prompt_ids(Role::Low, &prompt).map_err(|e| e.to_string())?,
         "step_work": step_work,
