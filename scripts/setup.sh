@@ -20,6 +20,18 @@ command -v "$py" >/dev/null || py=python3
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# pip reports a full disk as "OSError: [Errno 28]" half-way through an install; say it up front,
+# with the figure, before starting a large one.
+need_free_gib() { # need_free_gib GIB WHAT
+  local free_kib
+  free_kib=$(df -Pk "$root" | awk 'NR==2 {print $4}')
+  if [ "$free_kib" -lt $(($1 * 1024 * 1024)) ]; then
+    log "error: $2 needs about $1 GiB free on the disk holding $root; $((free_kib / 1024 / 1024)) GiB is free."
+    log "free some space (cargo clean, or remove .cache/large, which scripts/build-large-models.py rebuilds) and run again"
+    exit 1
+  fi
+}
+
 if [ ! -x "$venv/bin/python" ]; then
   log "creating $venv"
   "$py" -m venv "$venv"
@@ -29,6 +41,7 @@ fi
 stamp="$venv/.stepwire-requirements.sha256"
 want=$(cat requirements/runtime.txt requirements/bridges.txt requirements/hosts.txt requirements/cluster.txt bridges/python/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  need_free_gib 3 "installing the runtime and bridge Python packages"
   log "installing Python packages (first run builds textworld from source: a few minutes)"
   "$venv/bin/pip" install --quiet --upgrade pip wheel setuptools
   "$venv/bin/pip" install --quiet -r requirements/runtime.txt
@@ -54,6 +67,7 @@ fi
 train_stamp="$venv/.stepwire-train.sha256"
 train_want=$(sha256sum requirements/train.txt | cut -d' ' -f1)
 if [ "$train" = 1 ] && [ "$(cat "$train_stamp" 2>/dev/null)" != "$train_want" ]; then
+  need_free_gib 8 "installing the training stack (about 3 GB to download, 6 GB installed)"
   log "installing the training stack (requirements/train.txt; the first time downloads about 3 GB)"
   "$venv/bin/pip" install --quiet -r requirements/train.txt
   "$venv/bin/pip" install --quiet -e train
