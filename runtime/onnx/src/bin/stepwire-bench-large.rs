@@ -10,12 +10,14 @@
 //!     stepwire-bench-large --machine --threads 2
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
 use onnx_protobuf::{Message, ModelProto};
 use serde_json::{json, Value};
 use stepwire_onnx::bench_cases::{admissible, low_fields, progress_fields};
+use stepwire_onnx::engine::EngineStats;
 use stepwire_onnx::prompt::Fields;
 use stepwire_onnx::{BatchOptions, GenerateRequest, LoadOptions, OnnxPolicy};
 use stepwire_sdk::protocol::Role;
@@ -120,11 +122,11 @@ fn model(args: &Args) -> Result<Value, String> {
     };
     run(&free(2))?; // warm-up: first-run allocations
 
-    // The engine's counters: [prefills, prefill_tokens, decode_steps, decode_rows, max_rows,
-    // prefill_ns, decode_ns, decode_tokens].
-    let counters = || policy.stats(Role::Low).map_or([0; 8], |s| s.snapshot());
-    let prefill_ns = || counters()[5];
-    let decode_start = counters();
+    // The engine's own counters (0 where the role has no engine).
+    let counter =
+        |field: fn(&EngineStats) -> &AtomicU64| policy.stats(Role::Low).map_or(0, |s| field(s).load(Ordering::Relaxed));
+    let prefill_ns = || counter(|s| &s.prefill_ns);
+    let (decode_ns_start, decode_steps_start) = (counter(|s| &s.decode_ns), counter(|s| &s.decode_steps));
     let (mut prefill, mut decode) = (Vec::new(), Vec::new());
     for _ in 0..args.repeats {
         prefill.push(run(&free(1))?.0);
@@ -138,8 +140,8 @@ fn model(args: &Args) -> Result<Value, String> {
     let prefill_s = median(prefill);
     let per_token_s = median(decode);
     // The model passes alone, so that the loop around them (sampling, tensors, bindings) shows.
-    let decode_end = counters();
-    let pass_ms = (decode_end[6] - decode_start[6]) as f64 / 1e6 / (decode_end[2] - decode_start[2]).max(1) as f64;
+    let decode_steps = (counter(|s| &s.decode_steps) - decode_steps_start).max(1);
+    let pass_ms = (counter(|s| &s.decode_ns) - decode_ns_start) as f64 / 1e6 / decode_steps as f64;
 
     let (mut steps, mut step_work) = (Vec::new(), Vec::new());
     for i in 0..args.repeats {
